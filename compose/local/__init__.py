@@ -1,0 +1,1 @@
+"""The local process stack: every service paystream needs, without Docker."""

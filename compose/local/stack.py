@@ -1,0 +1,174 @@
+"""``paystream stack up | down | status | logs``: the whole stack as local processes.
+
+``up`` installs what is missing (apt packages, jars from Maven Central), starts every service
+that is not already running, waits for each health check and wires replication. A second
+``up`` changes nothing. ``down`` stops only the processes ``up`` recorded in its pid files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from compose.local import install
+from compose.local.process import (
+    PidFile,
+    StackError,
+    port_in_use,
+    port_owner,
+    spawn,
+    tail,
+    terminate,
+)
+from compose.local.services import Service, all_services
+from paystream.settings import Settings
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One row of ``stack status``."""
+
+    name: str
+    port: int
+    pid: int | None
+    state: str  # healthy | starting | stopped | foreign
+
+
+class LocalStack:
+    """The local process stack for one checkout."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home = settings.stack.home
+        self.cache = settings.stack.cache
+        self.services = {s.name: s for s in all_services(settings)}
+
+    def pid_file(self, service: Service) -> PidFile:
+        """Pid file of ``service``."""
+        return PidFile(self.home / "run", service.name)
+
+    def select(self, names: list[str] | None) -> list[Service]:
+        """Services by name (all when ``names`` is empty), validating the names."""
+        if not names:
+            return list(self.services.values())
+        unknown = [n for n in names if n not in self.services]
+        if unknown:
+            raise StackError(
+                f"unknown service(s) {', '.join(unknown)}; known: {', '.join(self.services)}"
+            )
+        return [self.services[n] for n in names]
+
+    # -- install ----------------------------------------------------------------------
+
+    def install(self, report: Report) -> None:
+        """Install tools and jars that are missing; a no-op when all are present."""
+        tools = sorted({t for s in self.services.values() for t in s.tools} | {"ss"})
+        installed = install.ensure_tools(tools, self.home / "logs" / "apt.log")
+        if installed:
+            report(f"installed from apt: {', '.join(installed)}")
+        for component in install.MAVEN_COMPONENTS:
+            if install.jars_ready(self.cache, component):
+                continue
+            report(f"fetching {component} jars from Maven Central (mvn)")
+            install.fetch_jars(self.cache, component, self.home / "logs" / f"mvn-{component}.log")
+
+    # -- up / down ----------------------------------------------------------------------
+
+    def up(self, report: Report, names: list[str] | None = None) -> list[str]:
+        """Start every selected service that is not running; return the ones started."""
+        selected = self.select(names)
+        for directory in ("run", "logs", "conf", "data"):
+            (self.home / directory).mkdir(parents=True, exist_ok=True)
+        self.install(report)
+
+        to_start: list[Service] = []
+        for service in selected:
+            if self.pid_file(service).alive():
+                continue
+            if port_in_use(service.port):
+                raise StackError(
+                    f"port {service.port} needed by {service.name} is already taken by "
+                    f"{port_owner(service.port)}; stop that process or set "
+                    f"PAYSTREAM_STACK__{_port_setting(service)} to another port"
+                )
+            to_start.append(service)
+
+        for service in to_start:
+            service.prepare()
+            pid = spawn(service.name, service.argv(), service.log_path, self.pid_file(service))
+            report(f"started {service.name} (pid {pid}, port {service.port})")
+
+        self._wait_healthy(selected, report)
+        for service in selected:
+            service.after_ready(self.services)
+        # The replica only reports healthy once replication runs; check again after wiring.
+        self._wait_healthy(selected, report)
+        return [s.name for s in to_start]
+
+    def _wait_healthy(self, services: list[Service], report: Report) -> None:
+        pending = {s.name: s for s in services}
+        started = time.monotonic()
+        while pending:
+            for name, service in list(pending.items()):
+                if service.healthy():
+                    del pending[name]
+                    continue
+                if not self.pid_file(service).alive():
+                    raise StackError(
+                        f"{name} exited during start-up; last log lines "
+                        f"({service.log_path}):\n{tail(service.log_path, 15)}"
+                    )
+                if time.monotonic() - started > service.start_timeout_s:
+                    raise StackError(
+                        f"{name} did not become healthy within {service.start_timeout_s:.0f} s; "
+                        f"last log lines ({service.log_path}):\n{tail(service.log_path, 15)}"
+                    )
+            if pending:
+                time.sleep(0.3)
+        report(f"healthy after {time.monotonic() - started:.1f} s")
+
+    def down(self, report: Report, names: list[str] | None = None) -> list[str]:
+        """Stop the selected services that ``up`` started; return the ones stopped."""
+        stopped = []
+        # Reverse order: consumers of a service stop before it (replica before primary).
+        for service in reversed(self.select(names)):
+            pid_file = self.pid_file(service)
+            pid = pid_file.alive()
+            if pid is not None:
+                terminate(pid)
+                stopped.append(service.name)
+                report(f"stopped {service.name} (pid {pid})")
+            pid_file.clear()
+        return stopped
+
+    # -- status / logs --------------------------------------------------------------------
+
+    def status(self) -> list[ServiceStatus]:
+        """State of every service."""
+        rows = []
+        for service in self.services.values():
+            pid = self.pid_file(service).alive()
+            if pid is None:
+                state = "foreign" if port_in_use(service.port) else "stopped"
+            else:
+                state = "healthy" if service.healthy() else "starting"
+            rows.append(ServiceStatus(service.name, service.port, pid, state))
+        return rows
+
+    def logs(self, name: str, lines: int) -> str:
+        """Last ``lines`` lines of one service's log."""
+        return tail(self.select([name])[0].log_path, lines)
+
+
+def _port_setting(service: Service) -> str:
+    return {
+        "kafka": "KAFKA_PORT",
+        "mysql-primary": "MYSQL_PRIMARY_PORT",
+        "mysql-replica": "MYSQL_REPLICA_PORT",
+        "redis": "REDIS_PORT",
+        "gremlin": "GREMLIN_PORT",
+        "mlflow": "MLFLOW_PORT",
+    }[service.name]

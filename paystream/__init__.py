@@ -1,0 +1,1 @@
+"""paystream shared kernel: settings, event contracts, money, store adapters and the CLI."""

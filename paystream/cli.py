@@ -1,0 +1,58 @@
+"""The ``paystream`` command line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from paystream.errors import PaystreamError
+
+console = Console(stderr=True)
+
+app = typer.Typer(
+    name="paystream",
+    help="paystream: a streaming-first data platform for digital payments.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
+) -> None:
+    """Stand up the stack, replay real data, and inspect the results."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # gremlinpython logs every client open/close at INFO.
+    logging.getLogger("gremlinpython").setLevel(logging.WARNING)
+
+
+def _register() -> None:
+    # Sub-apps are imported here so that `paystream --help` stays fast and a heavy
+    # dependency of one command cannot break the others.
+    from paystream.commands import contracts, replay, simulate, stack, topics
+
+    app.add_typer(stack.app, name="stack")
+    app.add_typer(contracts.app, name="contracts")
+    app.add_typer(topics.app, name="topics")
+    app.add_typer(replay.app, name="replay")
+    app.command("simulate")(simulate.simulate)
+
+
+_register()
+
+
+def run() -> None:
+    """Entry point that turns paystream errors into one clear line and exit code 1."""
+    try:
+        app()
+    except PaystreamError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""Typer sub-commands of the `paystream` CLI, one module per command group."""

@@ -1,0 +1,87 @@
+"""``paystream stack``: the local process stack (compose/local)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from paystream.settings import get_settings
+
+app = typer.Typer(
+    help="Run every backing service as a local process: Kafka (KRaft), MariaDB primary + "
+    "replica, Redis, Gremlin Server and MLflow, plus the Delta jars for Spark. "
+    "Downloads are cached in .cache/, state and logs live in .stack/.",
+    no_args_is_help=True,
+)
+console = Console()
+
+ServicesArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Services to act on (default: all): "
+        "redis, mysql-primary, mysql-replica, kafka, gremlin, mlflow."
+    ),
+]
+
+
+def _stack():  # type: ignore[no-untyped-def]
+    from compose.local.stack import LocalStack
+
+    return LocalStack(get_settings())
+
+
+@app.command()
+def up(services: ServicesArg = None) -> None:
+    """Install what is missing, start what is not running, and wait until all are healthy.
+
+    Idempotent: running it again while the stack is up changes nothing.
+    """
+    started_at = time.monotonic()
+    with console.status("starting the local stack…"):
+        started = _stack().up(lambda line: console.log(line), services)
+    took = time.monotonic() - started_at
+    if started:
+        console.print(f"[green]stack up[/]: started {', '.join(started)} in {took:.1f} s")
+    else:
+        console.print("[green]stack up[/]: everything was already running; nothing changed")
+    _print_status()
+
+
+@app.command()
+def down(services: ServicesArg = None) -> None:
+    """Stop the services that `stack up` started (and nothing else). Data is kept."""
+    stopped = _stack().down(lambda line: console.log(line), services)
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+def _print_status() -> None:
+    table = Table("service", "port", "pid", "health")
+    colours = {"healthy": "green", "starting": "yellow", "stopped": "dim", "foreign": "red"}
+    for row in _stack().status():
+        state = row.state if row.state != "foreign" else "port taken by another process"
+        table.add_row(
+            row.name,
+            str(row.port),
+            str(row.pid or "-"),
+            f"[{colours[row.state]}]{state}[/]",
+        )
+    console.print(table)
+
+
+@app.command()
+def status() -> None:
+    """List each service with its port, pid and health."""
+    _print_status()
+
+
+@app.command()
+def logs(
+    service: Annotated[str, typer.Argument(help="Service whose log to show.")],
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines.")] = 50,
+) -> None:
+    """Show the end of one service's log (.stack/logs/<service>.log)."""
+    console.print(_stack().logs(service, lines), markup=False, highlight=False)

@@ -1,0 +1,6 @@
+"""placeholder"""
+import typer
+app = typer.Typer()
+
+def simulate() -> None:
+    """x"""

@@ -1,0 +1,174 @@
+"""One settings model for every paystream process.
+
+Values come from environment variables (``PAYSTREAM_`` prefix, ``__`` between nested
+levels, e.g. ``PAYSTREAM_KAFKA__PROFILE=eventhubs``) or from a ``.env`` file. Credentials are
+``SecretStr`` so they never reach a log line or a repr.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from paystream.errors import ConfigurationError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Event Hubs closes idle connections after 240 s; stay below it so clients reconnect on
+# their own terms instead of hitting a half-closed socket.
+EVENTHUBS_IDLE_MS = 180_000
+EVENTHUBS_REQUEST_TIMEOUT_MS = 60_000
+
+
+class KafkaSettings(BaseModel):
+    """Kafka or Azure Event Hubs (through its Kafka endpoint)."""
+
+    profile: Literal["local", "eventhubs"] = "local"
+    bootstrap_servers: str = "127.0.0.1:9092"
+    # For Event Hubs: the namespace connection string ("Endpoint=sb://...").
+    connection_string: SecretStr | None = None
+    topic_prefix: str = "paystream"
+    partitions: int = Field(default=6, ge=1, le=32)
+    connections_max_idle_ms: int = 540_000
+    metadata_max_age_ms: int = 300_000
+    request_timeout_ms: int = 40_000
+
+    @model_validator(mode="after")
+    def _eventhubs_profile(self) -> KafkaSettings:
+        if self.profile == "eventhubs":
+            if self.connection_string is None:
+                raise ValueError(
+                    "kafka.profile=eventhubs needs PAYSTREAM_KAFKA__CONNECTION_STRING "
+                    "(the Event Hubs namespace connection string)"
+                )
+            self.connections_max_idle_ms = min(self.connections_max_idle_ms, EVENTHUBS_IDLE_MS)
+            self.metadata_max_age_ms = min(self.metadata_max_age_ms, EVENTHUBS_IDLE_MS)
+            self.request_timeout_ms = max(self.request_timeout_ms, EVENTHUBS_REQUEST_TIMEOUT_MS)
+        return self
+
+    def topic(self, name: str) -> str:
+        """Full topic (event hub) name for a logical topic name."""
+        return f"{self.topic_prefix}.{name}"
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments shared by aiokafka producers, consumers and admin clients."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "connections_max_idle_ms": self.connections_max_idle_ms,
+            "metadata_max_age_ms": self.metadata_max_age_ms,
+            "request_timeout_ms": self.request_timeout_ms,
+        }
+        if self.profile == "eventhubs":
+            from aiokafka.helpers import create_ssl_context
+
+            assert self.connection_string is not None
+            options.update(
+                security_protocol="SASL_SSL",
+                sasl_mechanism="PLAIN",
+                sasl_plain_username="$ConnectionString",
+                sasl_plain_password=self.connection_string.get_secret_value(),
+                ssl_context=create_ssl_context(),
+            )
+        return options
+
+
+class MySQLSettings(BaseModel):
+    """The ledger: writers use the primary, readers the replica."""
+
+    primary_url: SecretStr = SecretStr(
+        "mysql+pymysql://paystream:paystream@127.0.0.1:3306/paystream?charset=utf8mb4"
+    )
+    replica_url: SecretStr = SecretStr(
+        "mysql+pymysql://paystream:paystream@127.0.0.1:3307/paystream?charset=utf8mb4"
+    )
+    pool_size: int = 5
+    # Upper bound for read-your-writes waits on the replica.
+    replica_wait_timeout_s: float = 5.0
+
+
+class RedisSettings(BaseModel):
+    """Session state, profiles, balances, features and served recommendations."""
+
+    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    session_ttl_s: int = 1800
+
+
+class GremlinSettings(BaseModel):
+    """Gremlin Server locally, Cosmos DB for Gremlin in Azure."""
+
+    url: str = "ws://127.0.0.1:8182/gremlin"
+    traversal_source: str = "g"
+    # Cosmos DB only speaks GraphSON v2, so that is the default everywhere.
+    serializer: Literal["graphson2", "graphson3", "graphbinary"] = "graphson2"
+    partition_key: str = "pk"
+    username: str | None = None
+    password: SecretStr | None = None
+
+
+class MLflowSettings(BaseModel):
+    """MLflow tracking server and model registry."""
+
+    tracking_uri: str = "http://127.0.0.1:5000"
+
+
+class LakehouseSettings(BaseModel):
+    """Delta tables and Spark."""
+
+    root: Path = REPO_ROOT / ".stack" / "lakehouse"
+    spark_master: str = "local[*]"
+    jars_dir: Path = REPO_ROOT / ".cache" / "jars" / "spark"
+
+
+class StackSettings(BaseModel):
+    """Ports and folders of the local process stack (compose/local)."""
+
+    home: Path = REPO_ROOT / ".stack"
+    cache: Path = REPO_ROOT / ".cache"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    mysql_primary_port: int = 3306
+    mysql_replica_port: int = 3307
+    redis_port: int = 6379
+    gremlin_port: int = 8182
+    mlflow_port: int = 5000
+
+
+class Settings(BaseSettings):
+    """Root settings: one nested model per external service."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAYSTREAM_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    kafka: KafkaSettings = KafkaSettings()
+    mysql: MySQLSettings = MySQLSettings()
+    redis: RedisSettings = RedisSettings()
+    gremlin: GremlinSettings = GremlinSettings()
+    mlflow: MLflowSettings = MLflowSettings()
+    lakehouse: LakehouseSettings = LakehouseSettings()
+    stack: StackSettings = StackSettings()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning a validation failure into one clear configuration error."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid paystream settings: {problems}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once on first use (never at import time)."""
+    return load_settings()
