@@ -1,0 +1,172 @@
+"""Kafka / Event Hubs adapter: topic administration, publishing and topic counts.
+
+Works with the local KRaft broker or Event Hubs' Kafka endpoint; the difference is only in
+:meth:`paystream.settings.KafkaSettings.client_options`. No transactions are used, since
+Event Hubs Standard has none: delivery is at-least-once and consumers are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from paystream.bus.port import Message
+from paystream.contracts import TOPICS, Event
+from paystream.errors import ServiceUnavailableError
+from paystream.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+#: Topics that are not event topics: the dead-letter topic and the risk decisions.
+SYSTEM_TOPICS = ("dlq", "decisions")
+
+
+def all_topics(settings: KafkaSettings) -> list[str]:
+    """Every topic (event hub) paystream uses, with its prefix."""
+    return [settings.topic(name) for name in (*TOPICS, *SYSTEM_TOPICS)]
+
+
+def _unavailable(settings: KafkaSettings, exc: Exception) -> ServiceUnavailableError:
+    return ServiceUnavailableError("Kafka", settings.bootstrap_servers, type(exc).__name__)
+
+
+async def ensure_topics(settings: KafkaSettings, names: Iterable[str] | None = None) -> list[str]:
+    """Create the topics that do not exist yet; return the ones created.
+
+    Raises:
+        ServiceUnavailableError: the broker cannot be reached.
+    """
+    wanted = list(names) if names is not None else all_topics(settings)
+    admin = AIOKafkaAdminClient(**settings.client_options())
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        missing = [t for t in wanted if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(t, settings.partitions, 1) for t in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass  # created concurrently by another process; that is fine
+        return missing
+    except KafkaConnectionError as exc:
+        raise _unavailable(settings, exc) from exc
+    finally:
+        await admin.close()
+
+
+async def topic_counts(settings: KafkaSettings, topics: Iterable[str]) -> dict[str, int]:
+    """Number of records held by each topic (end minus beginning offsets)."""
+    consumer = AIOKafkaConsumer(**settings.client_options(), enable_auto_commit=False)
+    try:
+        await consumer.start()
+        counts: dict[str, int] = {}
+        for topic in topics:
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions is None:
+                await consumer._client.force_metadata_update()
+                partitions = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+            if not tps:
+                counts[topic] = 0
+                continue
+            end = await consumer.end_offsets(tps)
+            begin = await consumer.beginning_offsets(tps)
+            counts[topic] = sum(end[tp] - begin[tp] for tp in tps)
+        return counts
+    except KafkaConnectionError as exc:
+        raise _unavailable(settings, exc) from exc
+    finally:
+        await consumer.stop()
+
+
+@dataclass
+class PublishStats:
+    """Counts kept by a publisher."""
+
+    sent: int = 0
+    bytes: int = 0
+
+
+class KafkaPublisher:
+    """Publishes events and raw records to Kafka, batching sends for throughput.
+
+    Use as an async context manager. ``publish`` only enqueues; ``flush`` waits until every
+    record enqueued so far is acknowledged by the broker (``acks=all``).
+    """
+
+    def __init__(self, settings: KafkaSettings, max_in_flight: int = 20_000) -> None:
+        self.settings = settings
+        self.stats = PublishStats()
+        self._max_in_flight = max_in_flight
+        self._pending: list[asyncio.Future[Any]] = []
+        self._producer = AIOKafkaProducer(
+            **settings.client_options(),
+            acks="all",
+            linger_ms=10,
+            max_batch_size=512 * 1024,
+            max_request_size=4 * 1024 * 1024,
+        )
+
+    async def __aenter__(self) -> KafkaPublisher:
+        try:
+            await self._producer.start()
+        except KafkaConnectionError as exc:
+            await self._producer.stop()
+            raise _unavailable(self.settings, exc) from exc
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                await self.flush()
+        finally:
+            await self._producer.stop()
+
+    async def publish(self, event: Event) -> None:
+        """Enqueue one event on its topic, keyed by its partition key."""
+        await self.send(
+            Message(
+                topic=self.settings.topic(event.topic),
+                key=event.partition_key().encode(),
+                value=event.to_bytes(),
+                headers=(("event_type", event.event_type.encode()),),
+            )
+        )
+
+    async def send(self, message: Message) -> None:
+        """Enqueue one raw record."""
+        try:
+            future = await self._producer.send(
+                message.topic,
+                value=message.value,
+                key=message.key,
+                headers=list(message.headers),
+            )
+        except KafkaError as exc:
+            raise _unavailable(self.settings, exc) from exc
+        self._pending.append(future)
+        self.stats.sent += 1
+        self.stats.bytes += len(message.value)
+        if len(self._pending) >= self._max_in_flight:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Wait until every enqueued record is acknowledged."""
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)
