@@ -21,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from paystream.producers.online_retail import ReplaySummary, replay_events
-from paystream.settings import REPO_ROOT, get_settings
+from paystream.settings import REPO_ROOT, KafkaSettings, get_settings
 
 app = typer.Typer(help="Replay real data sets into Kafka as paystream events.", no_args_is_help=True)
 console = Console()
@@ -47,13 +47,17 @@ class Pacer:
 
 
 async def run_online_retail(
-    path: Path, rate: float | None, limit: int | None, dry_run: bool, progress: Progress | None
+    settings: KafkaSettings,
+    path: Path,
+    rate: float | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[ReplaySummary, float]:
     """Publish the file's events and routed lines; return the summary and seconds taken."""
     from paystream.bus.kafka import KafkaPublisher, ensure_topics
     from paystream.bus.port import Message
 
-    settings = get_settings().kafka
     summary = ReplaySummary()
     expected, events, routed = replay_events(path, summary, limit)
     task = progress.add_task("replaying", total=expected + len(routed)) if progress else None
@@ -164,7 +168,9 @@ def online_retail(
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        summary, seconds = asyncio.run(run_online_retail(path, rate, limit, dry_run, progress))
+        summary, seconds = asyncio.run(
+            run_online_retail(get_settings().kafka, path, rate, limit, dry_run, progress)
+        )
     print_summary(summary, seconds)
     if not summary.accounted:
         raise typer.Exit(code=1)

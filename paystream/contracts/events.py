@@ -214,7 +214,7 @@ class PaymentAuthorized(PaymentEvent):
     order_id: Identifier | None = None
     booking_id: Identifier | None = None
     method: PaymentMethod = PaymentMethod.CARD
-    card_fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{16,64}$")] | None = None
+    card_fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{32,64}$")] | None = None
     device_id: Identifier | None = None
     ip_country: CountryName | None = None
 

@@ -1,0 +1,1 @@
+"""Spark + Delta lakehouse: session factory, bronze/silver/gold jobs, analyst SQL."""

@@ -1,0 +1,1 @@
+"""Event bus: the publisher port and its Kafka / Event Hubs adapter."""

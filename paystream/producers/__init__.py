@@ -1,0 +1,1 @@
+"""Producers: turn data sets and simulations into paystream events."""

@@ -1,0 +1,1 @@
+"""Store adapters: one module per backend behind small typed interfaces."""
