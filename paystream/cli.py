@@ -37,13 +37,14 @@ def main(
 def _register() -> None:
     # Sub-apps are imported here so that `paystream --help` stays fast and a heavy
     # dependency of one command cannot break the others.
-    from paystream.commands import contracts, replay, simulate, stack, topics
+    from paystream.commands import contracts, demo, replay, simulate, stack, topics
 
     app.add_typer(stack.app, name="stack")
     app.add_typer(contracts.app, name="contracts")
     app.add_typer(topics.app, name="topics")
     app.add_typer(replay.app, name="replay")
     app.command("simulate")(simulate.simulate)
+    app.command("demo")(demo.demo)
 
 
 _register()

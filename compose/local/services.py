@@ -213,9 +213,11 @@ class MariaDB(Service):
 
     def sql(self, statement: str, headers: bool = False) -> str:
         """Run SQL as root over the local socket; return tab-separated output."""
+        client = install.which("mariadb") or "mariadb"
         result = subprocess.run(
-            [install.which("mariadb") or "mariadb", "--no-defaults", "-S", str(self.socket)]
-            + ["-uroot", "-B", *([] if headers else ["-N"]), "-e", statement],
+            [client, "--no-defaults", "-S", str(self.socket), "-uroot", "-B"]
+            + ([] if headers else ["-N"])
+            + ["-e", statement],
             capture_output=True,
             text=True,
             timeout=30,
@@ -396,7 +398,7 @@ class MLflow(Service):
     def healthy(self) -> bool:
         try:
             url = f"http://127.0.0.1:{self.port}/health"
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(url, timeout=2) as response:
                 return bool(response.status == 200)
         except OSError:
             return False

@@ -8,6 +8,7 @@ Event Hubs Standard has none: delivery is at-least-once and consumers are idempo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,12 +52,9 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str] | None = N
         existing = set(await admin.list_topics())
         missing = [t for t in wanted if t not in existing]
         if missing:
-            try:
-                await admin.create_topics(
-                    [NewTopic(t, settings.partitions, 1) for t in missing]
-                )
-            except TopicAlreadyExistsError:
-                pass  # created concurrently by another process; that is fine
+            # Another process may create them concurrently; that is fine.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(t, settings.partitions, 1) for t in missing])
         return missing
     except KafkaConnectionError as exc:
         raise _unavailable(settings, exc) from exc

@@ -10,7 +10,9 @@ from rich.console import Console
 
 from paystream.settings import REPO_ROOT
 
-app = typer.Typer(help="Event contracts: export JSON Schema and docs/events.md.", no_args_is_help=True)
+app = typer.Typer(
+    help="Event contracts: export JSON Schema and docs/events.md.", no_args_is_help=True
+)
 console = Console()
 
 

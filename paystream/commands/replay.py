@@ -23,7 +23,9 @@ from rich.table import Table
 from paystream.producers.online_retail import ReplaySummary, replay_events
 from paystream.settings import REPO_ROOT, KafkaSettings, get_settings
 
-app = typer.Typer(help="Replay real data sets into Kafka as paystream events.", no_args_is_help=True)
+app = typer.Typer(
+    help="Replay real data sets into Kafka as paystream events.", no_args_is_help=True
+)
 console = Console()
 
 DEFAULT_FILE = REPO_ROOT / "data" / "online-retail" / "online_retail.csv.gz"
@@ -143,7 +145,8 @@ def online_retail(
         Path, typer.Option("--path", help="The Online Retail CSV (gzip or plain).")
     ] = DEFAULT_FILE,
     rate: Annotated[
-        float | None, typer.Option("--rate", help="Events per second (default: as fast as possible).")
+        float | None,
+        typer.Option("--rate", help="Events per second (default: as fast as possible)."),
     ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", help="Replay only the first N lines of the file.")

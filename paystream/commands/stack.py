@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from paystream.settings import get_settings
+
+if TYPE_CHECKING:
+    from compose.local.stack import LocalStack
 
 app = typer.Typer(
     help="Run every backing service as a local process: Kafka (KRaft), MariaDB primary + "
@@ -28,7 +31,7 @@ ServicesArg = Annotated[
 ]
 
 
-def _stack():  # type: ignore[no-untyped-def]
+def _stack() -> LocalStack:
     from compose.local.stack import LocalStack
 
     return LocalStack(get_settings())

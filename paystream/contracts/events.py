@@ -374,11 +374,12 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> Event:
     """
     try:
         if isinstance(raw, dict):
-            return _ADAPTER.validate_python(raw)  # type: ignore[no-any-return]
-        return _ADAPTER.validate_json(raw)  # type: ignore[no-any-return]
+            return _ADAPTER.validate_python(raw)
+        return _ADAPTER.validate_json(raw)
     except ValidationError as exc:
         if exc.errors()[0]["type"] == "json_invalid":
-            raise ContractError("malformed_json", f"not valid JSON: {exc.errors()[0]['msg']}")
+            message = f"not valid JSON: {exc.errors()[0]['msg']}"
+            raise ContractError("malformed_json", message) from None
         reason, message = _describe(exc)
         raise ContractError(reason, message) from None
 

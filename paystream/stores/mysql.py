@@ -71,9 +71,7 @@ class Database:
         """
         try:
             with engine.connect() as conn:
-                row = conn.execute(
-                    text("SELECT @@server_id, @@port, @@read_only, VERSION()")
-                ).one()
+                row = conn.execute(text("SELECT @@server_id, @@port, @@read_only, VERSION()")).one()
         except OperationalError as exc:
             where = f"{engine.url.host}:{engine.url.port}"
             raise ServiceUnavailableError("MySQL", where, str(exc.orig)[:120]) from exc

@@ -30,8 +30,11 @@ async def produce_and_consume(kafka_settings, events):
             await publisher.publish(event)
     topic = kafka_settings.topic("payments")
     consumer = AIOKafkaConsumer(
-        topic, **kafka_settings.client_options(), auto_offset_reset="earliest",
-        group_id=f"{kafka_settings.topic_prefix}-test", enable_auto_commit=False,
+        topic,
+        **kafka_settings.client_options(),
+        auto_offset_reset="earliest",
+        group_id=f"{kafka_settings.topic_prefix}-test",
+        enable_auto_commit=False,
     )
     await consumer.start()
     try:

@@ -16,9 +16,15 @@ def test_readers_reach_the_replica_and_writers_the_primary(database, settings):
     writer = Database.identity(database.writer)
     reader = Database.identity(database.reader)
     assert (writer.server_id, writer.port, writer.read_only) == (
-        1, settings.stack.mysql_primary_port, False)
+        1,
+        settings.stack.mysql_primary_port,
+        False,
+    )
     assert (reader.server_id, reader.port, reader.read_only) == (
-        2, settings.stack.mysql_replica_port, True)
+        2,
+        settings.stack.mysql_replica_port,
+        True,
+    )
 
 
 def test_a_row_written_on_the_primary_is_read_back_on_the_replica(database, unique):

@@ -26,12 +26,19 @@ UPSERT = (
 )
 
 
-def test_gremlin_round_trip_through_a_script_with_bindings_over_graphson_v2(stack, settings, unique):
+def test_gremlin_round_trip_through_a_script_with_bindings_over_graphson_v2(
+    stack, settings, unique
+):
     client = Client(settings.gremlin.url, "g", message_serializer=GraphSONSerializersV2d0())
     try:
         hostile = "x'); g.V().drop(); ('"
-        bindings = {"vid": f"{unique}-c1", "vlabel": "customer", "pkName": "pk", "pk": unique,
-                    "name": hostile}
+        bindings = {
+            "vid": f"{unique}-c1",
+            "vlabel": "customer",
+            "pkName": "pk",
+            "pk": unique,
+            "name": hostile,
+        }
         first = client.submit(UPSERT, bindings).all().result(timeout=15)
         again = client.submit(UPSERT, bindings).all().result(timeout=15)
         assert first == again == [{"id": f"{unique}-c1", "name": hostile, "pk": unique}]

@@ -25,15 +25,19 @@ def test_the_routed_lines_carry_their_reason_and_original_bytes(kafka_settings):
     async def read_dlq():
         summary, _ = await run_online_retail(kafka_settings, DEFAULT_FILE, limit=2000)
         consumer = AIOKafkaConsumer(
-            kafka_settings.topic("dlq"), **kafka_settings.client_options(),
-            auto_offset_reset="earliest", group_id=f"{kafka_settings.topic_prefix}-dlq",
+            kafka_settings.topic("dlq"),
+            **kafka_settings.client_options(),
+            auto_offset_reset="earliest",
+            group_id=f"{kafka_settings.topic_prefix}-dlq",
         )
         await consumer.start()
         try:
             batch = await consumer.getmany(timeout_ms=5000, max_records=10_000)
         finally:
             await consumer.stop()
-        return summary, [DeadLetter.model_validate_json(r.value) for rs in batch.values() for r in rs]
+        return summary, [
+            DeadLetter.model_validate_json(r.value) for rs in batch.values() for r in rs
+        ]
 
     summary, letters = asyncio.run(read_dlq())
     assert len(letters) == summary.lines_routed

@@ -29,8 +29,9 @@ def test_a_taken_port_stops_up_with_a_message_naming_it(stack, settings, tmp_pat
         port = blocker.getsockname()[1]
         other = settings.model_copy(
             update={
-                "stack": StackSettings(home=tmp_path / "stack", cache=settings.stack.cache,
-                                       redis_port=port)
+                "stack": StackSettings(
+                    home=tmp_path / "stack", cache=settings.stack.cache, redis_port=port
+                )
             }
         )
         with pytest.raises(StackError, match=f"port {port} needed by redis is already taken"):

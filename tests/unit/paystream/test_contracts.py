@@ -4,7 +4,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from paystream.contracts import EVENT_CLASSES, ContractError, event_id_for, json_schemas, parse_event
+from paystream.contracts import (
+    EVENT_CLASSES,
+    ContractError,
+    event_id_for,
+    json_schemas,
+    parse_event,
+)
 from paystream.contracts.deadletter import DeadLetter
 from paystream.contracts.events import OrderPlaced, PaymentAuthorized
 
@@ -36,15 +42,51 @@ def test_a_valid_payment_round_trips_through_its_wire_form():
     ("raw", "reason", "names"),
     [
         (b"{not json", "malformed_json", "JSON"),
-        (json.dumps(payment(event_type="payment.teleported")).encode(), "unknown_event_type", "event_type"),
-        (json.dumps({k: v for k, v in payment().items() if k != "event_type"}).encode(), "missing_event_type", "event_type"),
-        (json.dumps(payment(amount={"amount_minor": -5, "currency": "HKD"})).encode(), "invalid_amount", "amount.amount_minor"),
-        (json.dumps(payment(amount={"amount_minor": 10**19, "currency": "HKD"})).encode(), "invalid_amount", "amount.amount_minor"),
-        (json.dumps(payment(amount={"amount_minor": 12.5, "currency": "HKD"})).encode(), "invalid_amount", "amount.amount_minor"),
-        (json.dumps(payment(amount={"amount_minor": 100, "currency": "XXX"})).encode(), "unknown_currency", "amount.currency"),
-        (json.dumps(payment(occurred_at="2026-01-05T10:00:00")).encode(), "schema_violation", "occurred_at"),
-        (json.dumps(payment(customer_id="x' OR 1=1; --")).encode(), "schema_violation", "customer_id"),
-        (json.dumps(payment(card_fingerprint="4111111111111111")).encode(), "schema_violation", "card_fingerprint"),
+        (
+            json.dumps(payment(event_type="payment.teleported")).encode(),
+            "unknown_event_type",
+            "event_type",
+        ),
+        (
+            json.dumps({k: v for k, v in payment().items() if k != "event_type"}).encode(),
+            "missing_event_type",
+            "event_type",
+        ),
+        (
+            json.dumps(payment(amount={"amount_minor": -5, "currency": "HKD"})).encode(),
+            "invalid_amount",
+            "amount.amount_minor",
+        ),
+        (
+            json.dumps(payment(amount={"amount_minor": 10**19, "currency": "HKD"})).encode(),
+            "invalid_amount",
+            "amount.amount_minor",
+        ),
+        (
+            json.dumps(payment(amount={"amount_minor": 12.5, "currency": "HKD"})).encode(),
+            "invalid_amount",
+            "amount.amount_minor",
+        ),
+        (
+            json.dumps(payment(amount={"amount_minor": 100, "currency": "XXX"})).encode(),
+            "unknown_currency",
+            "amount.currency",
+        ),
+        (
+            json.dumps(payment(occurred_at="2026-01-05T10:00:00")).encode(),
+            "schema_violation",
+            "occurred_at",
+        ),
+        (
+            json.dumps(payment(customer_id="x' OR 1=1; --")).encode(),
+            "schema_violation",
+            "customer_id",
+        ),
+        (
+            json.dumps(payment(card_fingerprint="4111111111111111")).encode(),
+            "schema_violation",
+            "card_fingerprint",
+        ),
     ],
 )
 def test_invalid_events_fail_with_a_reason_naming_the_field(raw, reason, names):
@@ -103,8 +145,13 @@ def test_every_event_type_exports_a_json_schema_with_the_envelope():
 
 
 def test_dead_letters_keep_the_original_bytes_through_json():
-    letter = DeadLetter(reason="malformed_json", source="paystream.payments", partition=3,
-                        offset=42, original=b"\xff{bad")
+    letter = DeadLetter(
+        reason="malformed_json",
+        source="paystream.payments",
+        partition=3,
+        offset=42,
+        original=b"\xff{bad",
+    )
     again = DeadLetter.model_validate_json(letter.to_bytes())
     assert again.original == b"\xff{bad"
     assert letter.key() == b"paystream.payments:3:42"

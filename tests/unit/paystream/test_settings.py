@@ -15,7 +15,9 @@ def test_local_profile_needs_no_credentials(monkeypatch):
 def test_eventhubs_profile_is_configuration_alone(monkeypatch):
     monkeypatch.setenv("PAYSTREAM_KAFKA__PROFILE", "eventhubs")
     monkeypatch.setenv("PAYSTREAM_KAFKA__BOOTSTRAP_SERVERS", "ns.servicebus.windows.net:9093")
-    monkeypatch.setenv("PAYSTREAM_KAFKA__CONNECTION_STRING", "Endpoint=sb://ns/;SharedAccessKey=s3cret")
+    monkeypatch.setenv(
+        "PAYSTREAM_KAFKA__CONNECTION_STRING", "Endpoint=sb://ns/;SharedAccessKey=s3cret"
+    )
     kafka = load_settings().kafka
     options = kafka.client_options()
     assert options["security_protocol"] == "SASL_SSL"
