@@ -1,7 +1,8 @@
 """Starting, finding and stopping the stack's local processes.
 
 Each process the stack starts gets a pid file under ``.stack/run``. The file also records the
-process's command line, so ``down`` never signals a pid that was reused by someone else.
+process's start time (from ``/proc``), so ``down`` never signals a pid that was reused by
+someone else. The command line is not used for that: Redis rewrites its own.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class PidRecord:
     """What ``up`` wrote about a process it started."""
 
     pid: int
-    cmdline: str
+    start_ticks: int
     started_at: float
 
 
@@ -50,6 +51,16 @@ def port_owner(port: int) -> str:
     return out.split("users:")[-1].strip() if "users:" in out else "an unknown process"
 
 
+def _start_ticks(pid: int) -> int:
+    """Start time of ``pid`` in clock ticks since boot (-1 if there is no such process)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    except (OSError, IndexError):
+        return -1
+    # Field 22 of /proc/<pid>/stat; fields[0] here is field 3.
+    return int(fields[19])
+
+
 def _cmdline(pid: int) -> str | None:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -68,14 +79,16 @@ class PidFile:
         """The recorded process, or None if there is no readable record."""
         try:
             data = json.loads(self.path.read_text())
-            return PidRecord(int(data["pid"]), str(data["cmdline"]), float(data["started_at"]))
+            return PidRecord(
+                int(data["pid"]), int(data["start_ticks"]), float(data["started_at"])
+            )
         except (OSError, ValueError, KeyError):
             return None
 
     def write(self, pid: int) -> None:
         """Record ``pid`` with its current command line."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"pid": pid, "cmdline": _cmdline(pid) or "", "started_at": time.time()}
+        record = {"pid": pid, "start_ticks": _start_ticks(pid), "started_at": time.time()}
         self.path.write_text(json.dumps(record))
 
     def alive(self) -> int | None:
@@ -83,14 +96,9 @@ class PidFile:
         record = self.read()
         if record is None:
             return None
-        current = _cmdline(record.pid)
-        if current is None or (record.cmdline and current != record.cmdline):
+        if _start_ticks(record.pid) != record.start_ticks or _is_zombie(record.pid):
             return None
-        try:
-            state = Path(f"/proc/{record.pid}/stat").read_text().split(") ")[1][0]
-        except (OSError, IndexError):
-            return None
-        return None if state == "Z" else record.pid
+        return record.pid
 
     def clear(self) -> None:
         """Forget the record."""
@@ -151,7 +159,7 @@ def terminate(pid: int, timeout_s: float = 20.0) -> None:
 
 def _is_zombie(pid: int) -> bool:
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z"
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] == "Z"
     except (OSError, IndexError):
         return True
 

@@ -50,3 +50,12 @@ def test_down_only_touches_what_up_recorded(stack, settings, tmp_path):
 def test_unknown_service_names_are_refused(stack):
     with pytest.raises(StackError, match="unknown service"):
         stack.select(["postgres"])
+
+
+def test_down_stops_a_service_and_up_brings_it_back(stack, settings):
+    from compose.local.process import port_in_use
+
+    assert stack.down(lambda line: None, ["redis"]) == ["redis"]
+    assert not port_in_use(settings.stack.redis_port)
+    assert stack.up(lambda line: None, ["redis"]) == ["redis"]
+    assert {row.state for row in stack.status()} == {"healthy"}
