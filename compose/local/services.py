@@ -260,8 +260,9 @@ class MariaDB(Service):
                 "CREATE DATABASE IF NOT EXISTS paystream CHARACTER SET utf8mb4;"
                 "CREATE USER IF NOT EXISTS 'paystream'@'%' IDENTIFIED BY 'paystream';"
                 "CREATE USER IF NOT EXISTS 'paystream'@'localhost' IDENTIFIED BY 'paystream';"
-                "GRANT ALL PRIVILEGES ON paystream.* TO 'paystream'@'%';"
-                "GRANT ALL PRIVILEGES ON paystream.* TO 'paystream'@'localhost';"
+                # paystream_* databases too: tests and benchmarks use their own.
+                "GRANT ALL PRIVILEGES ON `paystream%`.* TO 'paystream'@'%';"
+                "GRANT ALL PRIVILEGES ON `paystream%`.* TO 'paystream'@'localhost';"
                 f"CREATE USER IF NOT EXISTS '{REPLICATION_USER}'@'%' "
                 f"IDENTIFIED BY '{REPLICATION_PASSWORD}';"
                 f"GRANT REPLICATION SLAVE ON *.* TO '{REPLICATION_USER}'@'%';"

@@ -1,0 +1,1 @@
+"""The ledger: SQLAlchemy models, Alembic migrations and the migration runner."""

@@ -1,0 +1,1 @@
+"""Payments domain: the payment state machine."""

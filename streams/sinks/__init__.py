@@ -1,0 +1,1 @@
+"""Sinks: the ledger (MySQL), state (Redis) and graph (Gremlin) adapters."""
