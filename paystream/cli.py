@@ -37,12 +37,15 @@ def main(
 def _register() -> None:
     # Sub-apps are imported here so that `paystream --help` stays fast and a heavy
     # dependency of one command cannot break the others.
-    from paystream.commands import contracts, demo, replay, simulate, stack, topics
+    from paystream.commands import contracts, db, demo, dlq, replay, simulate, stack, streams, topics
 
     app.add_typer(stack.app, name="stack")
     app.add_typer(contracts.app, name="contracts")
     app.add_typer(topics.app, name="topics")
     app.add_typer(replay.app, name="replay")
+    app.add_typer(streams.app, name="streams")
+    app.add_typer(dlq.app, name="dlq")
+    app.add_typer(db.app, name="db")
     app.command("simulate")(simulate.simulate)
     app.command("demo")(demo.demo)
 

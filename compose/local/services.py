@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import string
 import subprocess
 import sys
@@ -170,24 +171,37 @@ class MariaDB(Service):
     def socket(self) -> Path:
         return self.home / "run" / f"{self.name}.sock"
 
+    @property
+    def tmp_dir(self) -> Path:
+        """A private temporary folder: a shared /tmp lets servers trip over each other."""
+        return self.home / "tmp" / self.name
+
     def prepare(self) -> None:
-        if (self.data_dir / "mysql").exists():
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        if (self.data_dir / "paystream-initialised").exists():
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
-            [
-                install.which("mariadb-install-db") or "mariadb-install-db",
-                "--no-defaults",
-                f"--datadir={self.data_dir}",
-                "--user=root",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            raise StackError(f"mariadb-install-db failed for {self.name}: {result.stderr[-400:]}")
+        error = ""
+        for _attempt in range(2):
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self.data_dir.mkdir(parents=True)
+            result = subprocess.run(
+                [
+                    install.which("mariadb-install-db") or "mariadb-install-db",
+                    "--no-defaults",
+                    f"--datadir={self.data_dir}",
+                    f"--tmpdir={self.tmp_dir}",
+                    "--user=root",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                ],
+                capture_output=True,
+                text=True,
+            )
+            if result.returncode == 0:
+                (self.data_dir / "paystream-initialised").write_text("ok")
+                return
+            error = (result.stdout + result.stderr)[-400:]
+        raise StackError(f"mariadb-install-db failed for {self.name}: {error}")
 
     def argv(self) -> list[str]:
         argv = [
@@ -197,6 +211,7 @@ class MariaDB(Service):
             f"--port={self.port}",
             "--bind-address=127.0.0.1",
             f"--socket={self.socket}",
+            f"--tmpdir={self.tmp_dir}",
             f"--pid-file={self.home / 'run' / (self.name + '.mysqld.pid')}",
             "--user=root",
             "--character-set-server=utf8mb4",

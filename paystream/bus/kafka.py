@@ -168,3 +168,35 @@ class KafkaPublisher:
         pending, self._pending = self._pending, []
         if pending:
             await asyncio.gather(*pending)
+
+
+async def consumer_lag(settings: KafkaSettings, group: str, topics: Iterable[str]) -> int:
+    """Records in ``topics`` not yet committed by consumer ``group`` (all of them if none)."""
+    admin = AIOKafkaAdminClient(**settings.client_options())
+    try:
+        await admin.start()
+        committed = await admin.list_consumer_group_offsets(group)
+    except KafkaConnectionError as exc:
+        raise _unavailable(settings, exc) from exc
+    finally:
+        await admin.close()
+    wanted = list(topics)
+    consumer = AIOKafkaConsumer(**settings.client_options(), enable_auto_commit=False)
+    try:
+        await consumer.start()
+        await consumer._client.force_metadata_update()
+        tps = [
+            TopicPartition(t, p)
+            for t in wanted
+            for p in sorted(consumer.partitions_for_topic(t) or set())
+        ]
+        end = await consumer.end_offsets(tps) if tps else {}
+        begin = await consumer.beginning_offsets(tps) if tps else {}
+    finally:
+        await consumer.stop()
+    lag = 0
+    for tp in tps:
+        meta = committed.get(tp)
+        position = meta.offset if meta is not None and meta.offset >= 0 else begin[tp]
+        lag += max(0, end[tp] - position)
+    return lag

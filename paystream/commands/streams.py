@@ -1,0 +1,45 @@
+"""``paystream streams``: the Faust stream workers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from paystream.settings import get_settings
+
+app = typer.Typer(
+    help="Faust workers that validate events and materialize them into the MySQL ledger, "
+    "Redis and the Gremlin graph. Run several: they share the partitions of one consumer group.",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+def run(
+    metrics_port: Annotated[
+        int, typer.Option("--metrics-port", help="Prometheus /metrics port (0: off).")
+    ] = 0,
+    log_level: Annotated[str, typer.Option("--log-level", help="Worker log level.")] = "info",
+) -> None:
+    """Start one stream worker in the foreground (Ctrl-C stops it cleanly).
+
+    It creates missing topics, checks the ledger schema is migrated, connects to every sink,
+    then consumes. Offsets are committed only for batches whose sinks have all written.
+    """
+    import faust
+
+    from paystream.bus.kafka import ensure_topics
+    from paystream.ledger.migrate import upgrade
+    from streams.app import create_app
+
+    settings = get_settings()
+    asyncio.run(ensure_topics(settings.kafka))
+    upgrade(settings.mysql)
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+    app = create_app(settings)
+    faust.Worker(app, loglevel=log_level.upper(), quiet=True).execute_from_commandline()

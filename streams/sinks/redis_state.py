@@ -1,0 +1,394 @@
+"""The Redis projection: sessions, profiles, running totals and risk-feature windows.
+
+Every write is idempotent, so the batch can be replayed or retried after a crash:
+
+* sessions and profiles are hash upserts; a session's ``state`` is set to ``active`` only if
+  absent (``HSETNX``), so an ``ended`` that overtook its ``started`` is never undone;
+* running totals are *absolute* values copied from the ledger's snapshot, never increments;
+* windows are sorted sets keyed by payment, so re-adding a member changes nothing.
+
+Key layout (``{ns}`` is the namespace, ``ps`` by default)::
+
+    {ns}:session:{session_id}            hash, TTL session_ttl_s (ENDED_TTL_S once ended)
+    {ns}:customer:{id} / merchant:{id}   hash of registration fields
+    {ns}:totals:{merchant|customer}:{id} hash of "{currency}:{field}" -> int
+    {ns}:win:{customer|card|device}:{id} zset "{payment_id}|{amount}|{currency}" @ epoch ms
+
+Needs Redis >= 7.0 (``EXPIRE ... NX|LT``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
+
+import redis
+from redis.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from paystream.contracts.events import (
+    CustomerRegistered,
+    MerchantRegistered,
+    PaymentAuthorized,
+    SessionEnded,
+    SessionStarted,
+)
+from paystream.errors import ServiceUnavailableError
+from paystream.settings import RedisSettings
+from streams.sinks.port import Envelope, LedgerSnapshot, Totals
+
+WindowKind = Literal["customer", "card", "device"]
+OwnerKind = Literal["merchant", "customer"]
+
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+# Keys outlive the widest window by an hour so a quiet entity's last day is still readable.
+WINDOW_KEY_TTL_S = 25 * 3600
+# An ended session lingers briefly as a tombstone: long enough that a late ``started`` finds
+# the ended marker instead of recreating an active session.
+ENDED_TTL_S = 300
+# Non-transactional chunks: every command is idempotent, so a chunk half-applied before a
+# failure is simply re-applied when the pipeline retries the batch. MULTI/EXEC would buy no
+# correctness here, would block the server for the whole batch and would not span cluster
+# slots; chunking bounds the client's buffer and the server's reply memory.
+CHUNK_COMMANDS = 1000
+# Members per script call: keeps each EVALSHA's argument list (and the time the script holds
+# the server) small for a very hot entity.
+SCRIPT_PAIRS = 250
+TOTAL_FIELDS = ("captured_minor", "captured_count", "refunded_minor", "refund_count")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Add members, then trim relative to the *newest* score in the set rather than this batch's
+# events: a replayed old batch then cannot re-add members that a newer event already trimmed,
+# so the set ends up the same whatever order events arrive in.
+WINDOW_SCRIPT = """
+local key = KEYS[1]
+for i = 3, #ARGV, 2 do
+  redis.call('ZADD', key, ARGV[i], ARGV[i + 1])
+end
+local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+if newest[2] then
+  local floor = tonumber(newest[2]) - tonumber(ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('(%.0f', floor))
+end
+redis.call('EXPIRE', key, ARGV[2])
+return redis.call('ZCARD', key)
+"""
+# Redis names a script by the SHA-1 of its body; computing it here avoids a round trip.
+WINDOW_SCRIPT_SHA = hashlib.sha1(WINDOW_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+
+_Op = Callable[[Pipeline], object]
+
+
+# -- pure helpers ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    """Builds every key of the projection under one namespace."""
+
+    namespace: str
+
+    def session(self, session_id: str) -> str:
+        """Hash of one app session."""
+        return f"{self.namespace}:session:{session_id}"
+
+    def profile(self, kind: OwnerKind, entity_id: str) -> str:
+        """Hash of a customer's or merchant's registration."""
+        _check_kind(kind, OwnerKind)
+        return f"{self.namespace}:{kind}:{entity_id}"
+
+    def totals(self, kind: OwnerKind, owner_id: str) -> str:
+        """Hash of absolute running totals, fields ``{currency}:{field}``."""
+        _check_kind(kind, OwnerKind)
+        return f"{self.namespace}:totals:{kind}:{owner_id}"
+
+    def window(self, kind: WindowKind, entity_id: str) -> str:
+        """Sorted set of recent authorizations for one customer, card or device."""
+        _check_kind(kind, WindowKind)
+        return f"{self.namespace}:win:{kind}:{entity_id}"
+
+
+def _check_kind(kind: str, allowed: Any) -> None:
+    if kind not in get_args(allowed):
+        raise ValueError(f"unknown kind {kind!r}; expected one of {get_args(allowed)}")
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the Unix epoch, in integer arithmetic (no float rounding)."""
+    if moment.tzinfo is None:
+        raise ValueError("datetime must carry a timezone")
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def encode_member(payment_id: str, amount_minor: int, currency: str) -> str:
+    """Window member: one per payment, so the same authorization is counted once."""
+    return f"{payment_id}|{amount_minor}|{currency}"
+
+
+def decode_member(member: str) -> tuple[str, int, str]:
+    """Inverse of :func:`encode_member`: ``(payment_id, amount_minor, currency)``."""
+    payment_id, amount, currency = member.rsplit("|", 2)
+    return payment_id, int(amount), currency
+
+
+@dataclass(frozen=True)
+class WindowFeatures:
+    """Authorizations in the last minute, hour and day before ``now`` (inclusive of ``now``).
+
+    Counts cover every currency. Amounts cannot be summed across currencies, so they are in
+    ``currency``: the one with most authorizations in the 24 h window (ties: lowest code), and
+    ``None`` when the window is empty. A customer almost always pays in one currency, and the
+    scorer wants one comparable number, not a per-currency map.
+    """
+
+    count_1m: int = 0
+    amount_1m_minor: int = 0
+    count_1h: int = 0
+    amount_1h_minor: int = 0
+    count_24h: int = 0
+    amount_24h_minor: int = 0
+    currency: str | None = None
+
+
+def summarize_window(entries: Iterable[tuple[str, float]], now_ms: int) -> WindowFeatures:
+    """Features from ``(member, score)`` pairs; a pair counts in a window if
+    ``now - span < score <= now``, so later events (seen during replay) never leak in."""
+    rows = [(*decode_member(member), int(score)) for member, score in entries]
+    rows = [r for r in rows if now_ms - DAY_MS < r[3] <= now_ms]
+    per_currency = Counter(currency for _, _, currency, _ in rows)
+    if not per_currency:
+        return WindowFeatures()
+    currency = min(per_currency, key=lambda c: (-per_currency[c], c))
+    values: dict[str, int] = {}
+    for label, span in (("1m", MINUTE_MS), ("1h", HOUR_MS), ("24h", DAY_MS)):
+        inside = [r for r in rows if r[3] > now_ms - span]
+        values[f"count_{label}"] = len(inside)
+        values[f"amount_{label}_minor"] = sum(r[1] for r in inside if r[2] == currency)
+    return WindowFeatures(currency=currency, **values)
+
+
+def totals_fields(by_currency: Mapping[str, Totals]) -> dict[str, int]:
+    """Hash fields for one owner's totals; ``net_minor`` is stored for readers' convenience."""
+    fields: dict[str, int] = {}
+    for currency, totals in by_currency.items():
+        for name in TOTAL_FIELDS:
+            fields[f"{currency}:{name}"] = getattr(totals, name)
+        fields[f"{currency}:net_minor"] = totals.net_minor
+    return fields
+
+
+def parse_totals(fields: Mapping[str, str]) -> dict[str, Totals]:
+    """Inverse of :func:`totals_fields`, keyed by currency (``net_minor`` is derived)."""
+    raw: dict[str, dict[str, int]] = defaultdict(dict)
+    for field, value in fields.items():
+        currency, _, name = field.partition(":")
+        if name in TOTAL_FIELDS:
+            raw[currency][name] = int(value)
+    return {currency: Totals(**values) for currency, values in raw.items()}
+
+
+def redis_where(url: str) -> str:
+    """Where Redis was expected, without credentials (the URL may carry a password)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix:{parts.path}"
+    host = parts.hostname or "localhost"
+    return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path}"
+
+
+# -- the sink -------------------------------------------------------------------------------
+
+
+class RedisStateSink:
+    """Projects batches into Redis and serves the state back to the API and risk scorer."""
+
+    name = "redis"
+
+    def __init__(self, settings: RedisSettings, namespace: str = "ps") -> None:
+        url = settings.url.get_secret_value()
+        self.keys = RedisKeys(namespace)
+        self.session_ttl_s = settings.session_ttl_s
+        self._where = redis_where(url)
+        # from_url connects lazily, so an unreachable Redis surfaces on first use.
+        self._client: redis.Redis = redis.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10
+        )
+
+    # -- writes ------------------------------------------------------------------------
+
+    def apply(self, batch: Sequence[Envelope], snapshot: LedgerSnapshot) -> None:
+        """Write the batch idempotently, in pipelined chunks of :data:`CHUNK_COMMANDS`."""
+        ops = [*self._event_ops(batch), *self._totals_ops(snapshot)]
+        with self._guard():
+            for start in range(0, len(ops), CHUNK_COMMANDS):
+                self._execute(ops[start : start + CHUNK_COMMANDS])
+
+    def _execute(self, chunk: Sequence[_Op]) -> None:
+        try:
+            self._run(chunk)
+        except NoScriptError:
+            # Script cache is empty (Redis restarted or flushed): load it and redo the chunk,
+            # which is safe because every command in it is idempotent.
+            self._client.script_load(WINDOW_SCRIPT)
+            self._run(chunk)
+
+    def _run(self, chunk: Sequence[_Op]) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        for op in chunk:
+            op(pipe)
+        pipe.execute()
+
+    def _event_ops(self, batch: Sequence[Envelope]) -> Iterator[_Op]:
+        windows: dict[str, dict[str, int]] = defaultdict(dict)
+        for item in batch:
+            event = item.event
+            if isinstance(event, SessionStarted):
+                yield from self._session_started(event)
+            elif isinstance(event, SessionEnded):
+                yield from self._session_ended(event)
+            elif isinstance(event, CustomerRegistered):
+                fields = {
+                    "customer_id": event.customer_id,
+                    "country": event.country,
+                    "guest": "1" if event.guest else "0",
+                    "registered_at": event.occurred_at.isoformat(),
+                }
+                if event.email_sha256:
+                    fields["email_sha256"] = event.email_sha256
+                yield _hset(self.keys.profile("customer", event.customer_id), fields)
+            elif isinstance(event, MerchantRegistered):
+                fields = {
+                    "merchant_id": event.merchant_id,
+                    "name": event.name,
+                    "category": event.category,
+                    "country": event.country,
+                    "settlement_currency": event.settlement_currency,
+                    "registered_at": event.occurred_at.isoformat(),
+                }
+                yield _hset(self.keys.profile("merchant", event.merchant_id), fields)
+            elif isinstance(event, PaymentAuthorized):
+                member = encode_member(
+                    event.payment_id, event.amount.amount_minor, event.amount.currency
+                )
+                score = epoch_ms(event.occurred_at)
+                entities: list[tuple[WindowKind, str | None]] = [
+                    ("customer", event.customer_id),
+                    ("card", event.card_fingerprint),
+                    ("device", event.device_id),
+                ]
+                for kind, entity_id in entities:
+                    if entity_id:
+                        windows[self.keys.window(kind, entity_id)][member] = score
+        # One script call per entity (per SCRIPT_PAIRS members), not per event.
+        for key, members in windows.items():
+            pairs = list(members.items())
+            for start in range(0, len(pairs), SCRIPT_PAIRS):
+                yield _window_add(key, pairs[start : start + SCRIPT_PAIRS])
+
+    def _session_started(self, event: SessionStarted) -> Iterator[_Op]:
+        key = self.keys.session(event.session_id)
+        fields = {
+            "session_id": event.session_id,
+            "customer_id": event.customer_id,
+            "device_id": event.device_id,
+            "ip_country": event.ip_country,
+            "channel": event.channel,
+            "started_at": event.occurred_at.isoformat(),
+        }
+        yield _hset(key, fields)
+        yield lambda p: p.hsetnx(key, "state", "active")
+        # NX: a key that already has a TTL is either live (a replay must not extend it) or an
+        # ended tombstone (whose short TTL must stand).
+        yield lambda p: p.expire(key, self.session_ttl_s, nx=True)
+
+    def _session_ended(self, event: SessionEnded) -> Iterator[_Op]:
+        key = self.keys.session(event.session_id)
+        fields = {
+            "session_id": event.session_id,
+            "customer_id": event.customer_id,
+            "state": "ended",
+            "ended_at": event.occurred_at.isoformat(),
+            "end_reason": event.reason,
+        }
+        yield _hset(key, fields)
+        # LT: shorten a live session's TTL, but a replayed ``ended`` never lengthens it again.
+        yield lambda p: p.expire(key, ENDED_TTL_S, lt=True)
+
+    def _totals_ops(self, snapshot: LedgerSnapshot) -> Iterator[_Op]:
+        sources: tuple[tuple[OwnerKind, dict[tuple[str, str], Totals]], ...] = (
+            ("merchant", snapshot.merchants),
+            ("customer", snapshot.customers),
+        )
+        for kind, source in sources:
+            grouped: dict[str, dict[str, Totals]] = defaultdict(dict)
+            for (owner_id, currency), totals in source.items():
+                grouped[owner_id][currency] = totals
+            for owner_id, by_currency in grouped.items():
+                key = self.keys.totals(kind, owner_id)
+                yield _hset(key, totals_fields(by_currency))
+
+    # -- reads -------------------------------------------------------------------------
+
+    def window_features(self, kind: WindowKind, entity_id: str, now: datetime) -> WindowFeatures:
+        """Counts and amounts over 1 min, 1 h and 24 h up to ``now``: one ZRANGEBYSCORE."""
+        key = self.keys.window(kind, entity_id)
+        now_ms = epoch_ms(now)
+        with self._guard():
+            entries = self._client.zrangebyscore(
+                key, f"({now_ms - DAY_MS}", now_ms, withscores=True
+            )
+        return summarize_window(entries, now_ms)
+
+    def totals(self, kind: OwnerKind, owner_id: str) -> dict[str, Totals]:
+        """Absolute totals of a merchant or customer by currency, as last copied from the ledger."""
+        key = self.keys.totals(kind, owner_id)
+        with self._guard():
+            fields = self._client.hgetall(key)
+        return parse_totals(fields)
+
+    def profile(self, kind: OwnerKind, entity_id: str) -> dict[str, str]:
+        """Registration fields of a customer or merchant; empty if never registered."""
+        key = self.keys.profile(kind, entity_id)
+        with self._guard():
+            return dict(self._client.hgetall(key))
+
+    def session(self, session_id: str) -> dict[str, str] | None:
+        """A session's fields (``state`` is ``active`` or ``ended``), or None once expired."""
+        with self._guard():
+            fields = self._client.hgetall(self.keys.session(session_id))
+        return dict(fields) or None
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._client.close()
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise ServiceUnavailableError("Redis", self._where, str(exc)) from exc
+
+
+def _hset(key: str, fields: Mapping[str, str | int]) -> _Op:
+    # The client's stubs want a mapping keyed by ``str | bytes`` (Mapping keys are invariant).
+    mapping: dict[str | bytes, str | int] = {k: v for k, v in fields.items()}
+    return lambda p: p.hset(key, mapping=mapping)
+
+
+def _window_add(key: str, pairs: Sequence[tuple[str, int]]) -> _Op:
+    args: list[str | int] = [DAY_MS, WINDOW_KEY_TTL_S]
+    for member, score in pairs:
+        args.extend((score, member))
+    return lambda p: p.evalsha(WINDOW_SCRIPT_SHA, 1, key, *args)

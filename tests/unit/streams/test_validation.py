@@ -1,0 +1,55 @@
+import json
+import uuid
+
+import pytest
+
+from paystream.contracts.deadletter import DeadLetter
+from streams.sinks.port import Envelope
+from streams.validation import MAX_RECORD_BYTES, RawRecord, validate
+
+GOOD = {
+    "event_id": str(uuid.uuid4()),
+    "event_type": "payment.captured",
+    "occurred_at": "2026-01-05T10:00:00Z",
+    "payment_id": "p-1",
+    "customer_id": "c-1",
+    "merchant_id": "m-1",
+    "amount": {"amount_minor": 100, "currency": "HKD"},
+}
+
+
+def record(value):
+    return RawRecord("paystream.payments", 2, 41, value)
+
+
+def test_a_valid_record_becomes_an_envelope_with_its_position():
+    outcome = validate(record(json.dumps(GOOD).encode()))
+    assert isinstance(outcome, Envelope)
+    assert (outcome.topic, outcome.partition, outcome.offset) == ("paystream.payments", 2, 41)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"", "empty_record"),
+        (None, "empty_record"),
+        (b"\xff\xfe\x00garbage", "malformed_json"),
+        (b'{"event_type": "payment.captured"', "malformed_json"),
+        (b"[" * 100_000 + b"]" * 100_000, "malformed_json"),  # absurd nesting
+        (json.dumps({**GOOD, "event_type": "x.y"}).encode(), "unknown_event_type"),
+        (json.dumps({**GOOD, "amount": {"amount_minor": -1, "currency": "HKD"}}).encode(), "invalid_amount"),
+        (json.dumps({**GOOD, "amount": {"amount_minor": 10**20, "currency": "HKD"}}).encode(), "invalid_amount"),
+        (json.dumps({**GOOD, "amount": {"amount_minor": 1, "currency": "ABC"}}).encode(), "unknown_currency"),
+        (json.dumps({**GOOD, "customer_id": "'; DROP TABLE payments; --"}).encode(), "schema_violation"),
+        (json.dumps({**GOOD, "merchant_id": "g.V().drop()"}).encode(), "schema_violation"),
+        (json.dumps({**GOOD, "payment_id": "p" * 5000}).encode(), "schema_violation"),
+        (json.dumps({**GOOD, "amount": "100"}).encode(), "schema_violation"),
+        (b"x" * (MAX_RECORD_BYTES + 1), "oversized_record"),
+    ],
+)
+def test_bad_records_become_dead_letters_with_reason_position_and_original_bytes(value, reason):
+    outcome = validate(record(value))
+    assert isinstance(outcome, DeadLetter)
+    assert outcome.reason == reason
+    assert (outcome.source, outcome.partition, outcome.offset) == ("paystream.payments", 2, 41)
+    assert outcome.original == (value or b"")
