@@ -15,7 +15,7 @@ test: bootstrap lint
 lint: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy paystream compose lakehouse
+	.venv/bin/mypy paystream compose lakehouse streams bench
 
 stack-down: bootstrap
 	.venv/bin/paystream stack down

@@ -91,9 +91,13 @@ class Figure:
             "unit": self.unit,
             "runs": [round(r, 3) for r in self.runs],
             "reference": (
-                {"name": self.reference_name, "value": round(self.reference, 3),
-                 "runs": [round(r, 3) for r in self.reference_runs]}
-                if self.reference is not None else None
+                {
+                    "name": self.reference_name,
+                    "value": round(self.reference, 3),
+                    "runs": [round(r, 3) for r in self.reference_runs],
+                }
+                if self.reference is not None
+                else None
             ),
             "ratio": self.ratio,
             "target": self.target,
@@ -127,9 +131,7 @@ def write(section: str, figures: list[Figure], notes: str = "") -> None:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for fig in figures:
-        ref = (
-            f"{fig.reference_name}: {_fmt(fig.reference)}" if fig.reference is not None else "—"
-        )
+        ref = f"{fig.reference_name}: {_fmt(fig.reference)}" if fig.reference is not None else "—"
         lines.append(
             f"| `{fig.figure}` | {_fmt(fig.value)} | {_fmt(min(fig.runs))} – {_fmt(max(fig.runs))}"
             f" | {fig.unit} | {ref} | {fig.ratio if fig.ratio is not None else '—'}"
@@ -142,8 +144,9 @@ def write(section: str, figures: list[Figure], notes: str = "") -> None:
     start, end = f"<!-- {section}: start -->", f"<!-- {section}: end -->"
     wrapped = f"{start}\n{block}{end}\n"
     if start in text:
-        text = re.sub(re.escape(start) + r".*?" + re.escape(end) + r"\n", lambda _: wrapped,
-                      text, flags=re.S)
+        text = re.sub(
+            re.escape(start) + r".*?" + re.escape(end) + r"\n", lambda _: wrapped, text, flags=re.S
+        )
     else:
         text = text.rstrip("\n") + "\n\n" + wrapped
     DOC.write_text(text)

@@ -83,10 +83,24 @@ def main(runs: Annotated[int, typer.Option(help="Measured runs.")] = 3) -> None:
     write(
         "Local stack start-up",
         [
-            Figure("stack.cold_start_s", "s", cold, command, "warm start, same run", warm,
-                   higher_is_better=False),
-            Figure("stack.warm_start_s", "s", warm, command,
-                   "Kafka broker alone, warm, same run", kafka_alone, higher_is_better=False),
+            Figure(
+                "stack.cold_start_s",
+                "s",
+                cold,
+                command,
+                "warm start, same run",
+                warm,
+                higher_is_better=False,
+            ),
+            Figure(
+                "stack.warm_start_s",
+                "s",
+                warm,
+                command,
+                "Kafka broker alone, warm, same run",
+                kafka_alone,
+                higher_is_better=False,
+            ),
         ],
         notes=(
             "Cold: empty jar cache and data folders, so it includes the `mvn` downloads from "

@@ -37,7 +37,17 @@ def main(
 def _register() -> None:
     # Sub-apps are imported here so that `paystream --help` stays fast and a heavy
     # dependency of one command cannot break the others.
-    from paystream.commands import contracts, db, demo, dlq, replay, simulate, stack, streams, topics
+    from paystream.commands import (
+        contracts,
+        db,
+        demo,
+        dlq,
+        replay,
+        simulate,
+        stack,
+        streams,
+        topics,
+    )
 
     app.add_typer(stack.app, name="stack")
     app.add_typer(contracts.app, name="contracts")

@@ -8,6 +8,7 @@ payments in ``payments`` must equal the merchants' captured balances.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, Protocol, cast
 
 from sqlalchemy import text
 
@@ -25,6 +26,20 @@ LEDGER_TABLES = (
     "bookings",
     "sessions",
 )
+
+
+class TotalsReader(Protocol):
+    """Reads running totals back from a projection (Redis)."""
+
+    def totals(self, kind: Literal["merchant", "customer"], owner_id: str) -> dict[str, Totals]:
+        """Totals of one merchant or customer, by currency."""
+
+
+class GraphCounter(Protocol):
+    """Counts what a graph projection holds."""
+
+    def counts(self) -> dict[str, int]:
+        """Elements per label."""
 
 
 @dataclass
@@ -53,7 +68,9 @@ def _add(a: Totals, b: Totals) -> Totals:
     )
 
 
-def reconcile(database: Database, redis_totals: object, graph: object | None = None) -> Reconciliation:
+def reconcile(
+    database: Database, redis_totals: TotalsReader, graph: GraphCounter | None = None
+) -> Reconciliation:
     """Compare the ledger with Redis (and report graph counts when a graph sink is given).
 
     ``redis_totals`` is a :class:`streams.sinks.redis_state.RedisStateSink` (its ``totals``
@@ -79,10 +96,11 @@ def reconcile(database: Database, redis_totals: object, graph: object | None = N
         ).all():
             result.payments_captured[currency] = int(total)
 
-    reader = getattr(redis_totals, "totals")
+    reader = redis_totals.totals
     cache: dict[tuple[str, str], dict[str, Totals]] = {}
     for kind, owner, currency, *values in balances:
         ledger = Totals(*(int(v) for v in values))
+        kind = cast(Literal["merchant", "customer"], kind)
         key = (kind, owner)
         if key not in cache:
             cache[key] = reader(kind, owner)
@@ -92,8 +110,12 @@ def reconcile(database: Database, redis_totals: object, graph: object | None = N
                 f"{kind} {owner} {currency}: ledger {ledger} != redis {in_redis}"
             )
         if kind == "merchant":
-            result.ledger_money[currency] = _add(result.ledger_money.get(currency, Totals()), ledger)
-            result.redis_money[currency] = _add(result.redis_money.get(currency, Totals()), in_redis)
+            result.ledger_money[currency] = _add(
+                result.ledger_money.get(currency, Totals()), ledger
+            )
+            result.redis_money[currency] = _add(
+                result.redis_money.get(currency, Totals()), in_redis
+            )
     for currency, captured in result.payments_captured.items():
         booked = result.ledger_money.get(currency, Totals()).captured_minor
         if booked != captured:
@@ -101,5 +123,5 @@ def reconcile(database: Database, redis_totals: object, graph: object | None = N
                 f"{currency}: payments captured {captured} != merchant balances {booked}"
             )
     if graph is not None:
-        result.graph_counts = getattr(graph, "counts")()
+        result.graph_counts = graph.counts()
     return result

@@ -123,6 +123,16 @@ class LakehouseSettings(BaseModel):
     jars_dir: Path = REPO_ROOT / ".cache" / "jars" / "spark"
 
 
+class StreamsSettings(BaseModel):
+    """The Faust stream workers."""
+
+    app_id: str = "paystream-streams"
+    # Prefix of every Redis key and graph vertex id the workers write (tests isolate by it).
+    namespace: str = "ps"
+    batch_size: int = Field(default=1000, ge=1, le=10_000)
+    batch_within_s: float = Field(default=0.5, gt=0)
+
+
 class StackSettings(BaseModel):
     """Ports and folders of the local process stack (compose/local)."""
 
@@ -154,6 +164,7 @@ class Settings(BaseSettings):
     gremlin: GremlinSettings = GremlinSettings()
     mlflow: MLflowSettings = MLflowSettings()
     lakehouse: LakehouseSettings = LakehouseSettings()
+    streams: StreamsSettings = StreamsSettings()
     stack: StackSettings = StackSettings()
 
 

@@ -1,1 +1,4 @@
-"""Faust stream processors: validate events and materialize them into the ledger, Redis and the graph."""
+"""Faust stream processors.
+
+They validate events and materialize them into the ledger, Redis and the graph.
+"""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 from typing import Any
 
@@ -20,10 +21,6 @@ from paystream.settings import Settings
 from streams.validation import RawRecord
 
 log = logging.getLogger(__name__)
-
-APP_ID = "paystream-streams"
-BATCH_SIZE = 1000
-BATCH_WITHIN_S = 0.5
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
@@ -37,7 +34,7 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "topic_disable_leader": True,
         "consumer_auto_offset_reset": "earliest",
         "broker_commit_interval": 1.0,
-        "broker_max_poll_records": BATCH_SIZE,
+        "broker_max_poll_records": settings.streams.batch_size,
         "producer_acks": -1,
         "processing_guarantee": "at_least_once",
         "web_enabled": False,
@@ -60,9 +57,10 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def create_app(settings: Settings, app_id: str = APP_ID) -> faust.App:
+def create_app(settings: Settings) -> faust.App:
     """Build the Faust app and its materializing agent. Sinks connect when the agent starts."""
-    app = faust.App(app_id, **faust_settings(settings))
+    app = faust.App(settings.streams.app_id, **faust_settings(settings))
+    batch, within = settings.streams.batch_size, settings.streams.batch_within_s
     kafka = settings.kafka
     source = app.topic(
         *[kafka.topic(t) for t in TOPICS], key_serializer="raw", value_serializer="raw"
@@ -76,14 +74,22 @@ def create_app(settings: Settings, app_id: str = APP_ID) -> faust.App:
         # Clients are created once per worker process, when the agent starts.
         pipeline = await asyncio.to_thread(build_pipeline, settings)
         try:
-            async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+            # take_events is missing from Faust's StreamT type, not from Stream itself.
+            async for events in stream.take_events(batch, within=within):  # type: ignore[attr-defined]
                 records = [
                     RawRecord(e.message.topic, e.message.partition, e.message.offset, e.value)
                     for e in events
                 ]
                 # The sinks block (SQL, Redis, Gremlin): run them off the event loop so that
                 # the consumer keeps heart-beating during a long retry.
-                result = await asyncio.to_thread(pipeline.process, records)
+                try:
+                    result = await asyncio.to_thread(pipeline.process, records)
+                except Exception:
+                    # Transient failures are retried inside the pipeline. Anything else must
+                    # not reach take_events(), which would acknowledge the batch on the way
+                    # out: exit hard, like a crash, so the batch is re-read after a restart.
+                    log.critical("unrecoverable sink error; exiting unacknowledged", exc_info=True)
+                    os._exit(70)
                 pending = [
                     await dead_letters.send(key=letter.key(), value=letter.to_bytes())
                     for letter in result.dead_letters

@@ -13,12 +13,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Histogram
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from tenacity import (
+    RetryCallState,
     before_sleep_log,
     retry,
     retry_if_exception_type,
@@ -39,7 +41,14 @@ SINK_SECONDS = Histogram("paystream_sink_seconds", "Time per batch and sink", ["
 RETRIES = MetricCounter("paystream_sink_retries_total", "Sink write retries", ["sink"])
 
 # Errors worth waiting out: a store restarting, a deadlock, a dropped connection.
-TRANSIENT = (DBAPIError, RedisError, ServiceUnavailableError, ConnectionError, OSError, TimeoutError)
+TRANSIENT = (
+    DBAPIError,
+    RedisError,
+    ServiceUnavailableError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
 
 
 @dataclass
@@ -52,14 +61,18 @@ class BatchResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _retrying(name: str) -> Callable[[Callable[..., object]], Callable[..., object]]:
-    def count(_: object) -> None:
+def _retrying(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Retry a sink write on transient errors, forever, with capped exponential backoff."""
+    warn = before_sleep_log(log, logging.WARNING)
+
+    def before_sleep(state: RetryCallState) -> None:
         RETRIES.labels(name).inc()
+        warn(state)
 
     return retry(
         retry=retry_if_exception_type(TRANSIENT),
         wait=wait_exponential_jitter(initial=0.2, max=15),
-        before_sleep=lambda state: (count(state), before_sleep_log(log, logging.WARNING)(state)),
+        before_sleep=before_sleep,
         reraise=True,
     )
 

@@ -8,8 +8,9 @@ from streams.pipeline import Pipeline
 from streams.sinks.ledger import LedgerSink
 
 
-def build_pipeline(settings: Settings, namespace: str = "ps") -> Pipeline:
+def build_pipeline(settings: Settings) -> Pipeline:
     """The ledger plus the Redis and graph projections, connected once."""
+    namespace = settings.streams.namespace
     from streams.sinks.graph import GremlinGraphSink
     from streams.sinks.redis_state import RedisStateSink
 
@@ -17,6 +18,6 @@ def build_pipeline(settings: Settings, namespace: str = "ps") -> Pipeline:
         LedgerSink(Database(settings.mysql)),
         [
             RedisStateSink(settings.redis, namespace=namespace),
-            GremlinGraphSink(settings.gremlin, namespace=""),
+            GremlinGraphSink(settings.gremlin, namespace=f"{namespace}:"),
         ],
     )

@@ -79,9 +79,7 @@ class PidFile:
         """The recorded process, or None if there is no readable record."""
         try:
             data = json.loads(self.path.read_text())
-            return PidRecord(
-                int(data["pid"]), int(data["start_ticks"]), float(data["started_at"])
-            )
+            return PidRecord(int(data["pid"]), int(data["start_ticks"]), float(data["started_at"]))
         except (OSError, ValueError, KeyError):
             return None
 

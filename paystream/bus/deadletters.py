@@ -77,8 +77,9 @@ async def replay_dead_letters(
     Kafka and are skipped. Returns (sent, skipped).
     """
     sent = skipped = 0
-    known_topics = {settings.topic(name) for name in ("customers", "sessions", "orders",
-                                                       "payments", "bookings")}
+    known_topics = {
+        settings.topic(name) for name in ("customers", "sessions", "orders", "payments", "bookings")
+    }
     async with KafkaPublisher(settings) as publisher:
         for stored in letters:
             letter = stored.letter
@@ -87,7 +88,8 @@ async def replay_dead_letters(
             if letter.source not in known_topics:
                 skipped += 1
                 continue
-            await publisher.send(Message(letter.source, None, letter.original,
-                                         (("dlq-replay-of", letter.key()),)))
+            await publisher.send(
+                Message(letter.source, None, letter.original, (("dlq-replay-of", letter.key()),))
+            )
             sent += 1
     return sent, skipped

@@ -75,7 +75,5 @@ def replay(
         return
     if not yes and not typer.confirm(f"send {len(chosen):,} records back to their topics?"):
         raise typer.Abort()
-    sent, skipped = asyncio.run(
-        replay_dead_letters(settings, chosen, lambda letter: True)
-    )
+    sent, skipped = asyncio.run(replay_dead_letters(settings, chosen, lambda letter: True))
     console.print(f"sent {sent:,} records back; skipped {skipped:,} whose source is not a topic")

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    CHAR,
     BigInteger,
     Boolean,
-    CHAR,
     Date,
     DateTime,
     Index,

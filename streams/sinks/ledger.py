@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Table, func, select, tuple_
 from sqlalchemy.dialects.mysql import insert
@@ -51,7 +51,9 @@ from streams.payments.state import (
 )
 from streams.sinks.port import Envelope, LedgerSnapshot, PairTotals, Totals
 
-T_PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
+T_PAYMENTS = cast(Table, Payment.__table__)
+T_BALANCES = cast(Table, Balance.__table__)
+T_PAIRS = cast(Table, PairTotal.__table__)
 BALANCE_FIELDS = ("captured_minor", "captured_count", "refunded_minor", "refund_count")
 
 
@@ -60,7 +62,9 @@ def _naive_utc(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], update: Iterable[str]) -> None:
+def _upsert(
+    conn: Connection, table: Any, rows: list[dict[str, Any]], update: Iterable[str]
+) -> None:
     """``INSERT ... ON DUPLICATE KEY UPDATE`` for many rows in one statement."""
     if not rows:
         return
@@ -134,7 +138,8 @@ class LedgerSink:
 
     @staticmethod
     def _parties(conn: Connection, fresh: list[Envelope]) -> None:
-        customers, merchants = [], []
+        customers: list[dict[str, Any]] = []
+        merchants: list[dict[str, Any]] = []
         for item in fresh:
             e = item.event
             if isinstance(e, CustomerRegistered):
@@ -165,7 +170,8 @@ class LedgerSink:
 
     @staticmethod
     def _orders(conn: Connection, fresh: list[Envelope]) -> None:
-        orders, lines = [], []
+        orders: list[dict[str, Any]] = []
+        lines: list[dict[str, Any]] = []
         for item in fresh:
             e = item.event
             if not isinstance(e, OrderPlaced):
@@ -198,7 +204,8 @@ class LedgerSink:
 
     @staticmethod
     def _sessions(conn: Connection, fresh: list[Envelope]) -> None:
-        started, ended = [], []
+        started: list[dict[str, Any]] = []
+        ended: list[dict[str, Any]] = []
         for item in fresh:
             e = item.event
             at = _naive_utc(e.occurred_at)
@@ -230,7 +237,8 @@ class LedgerSink:
 
     @staticmethod
     def _bookings(conn: Connection, fresh: list[Envelope]) -> None:
-        made, cancelled = [], []
+        made: list[dict[str, Any]] = []
+        cancelled: list[dict[str, Any]] = []
         for item in fresh:
             e = item.event
             at = _naive_utc(e.occurred_at)
@@ -440,27 +448,33 @@ class _Deltas:
     def flush(self, conn: Connection) -> None:
         # Sorted keys give every worker the same lock order, which avoids deadlocks.
         if self.balances:
-            stmt = insert(Balance.__table__)
+            stmt = insert(T_BALANCES)
             stmt = stmt.on_duplicate_key_update(
-                {f: Balance.__table__.c[f] + stmt.inserted[f] for f in BALANCE_FIELDS}
+                {f: T_BALANCES.c[f] + stmt.inserted[f] for f in BALANCE_FIELDS}
             )
             rows = [
-                {"owner_kind": k[0], "owner_id": k[1], "currency": k[2],
-                 **dict(zip(BALANCE_FIELDS, v, strict=True))}
+                {
+                    "owner_kind": k[0],
+                    "owner_id": k[1],
+                    "currency": k[2],
+                    **dict(zip(BALANCE_FIELDS, v, strict=True)),
+                }
                 for k, v in sorted(self.balances.items())
             ]
             conn.execute(stmt, rows)
         if self.pairs:
-            stmt = insert(PairTotal.__table__)
+            stmt = insert(T_PAIRS)
             stmt = stmt.on_duplicate_key_update(
-                {
-                    f: PairTotal.__table__.c[f] + stmt.inserted[f]
-                    for f in ("payment_count", "amount_minor")
-                }
+                {f: T_PAIRS.c[f] + stmt.inserted[f] for f in ("payment_count", "amount_minor")}
             )
             rows = [
-                {"customer_id": k[0], "merchant_id": k[1], "currency": k[2],
-                 "payment_count": v[0], "amount_minor": v[1]}
+                {
+                    "customer_id": k[0],
+                    "merchant_id": k[1],
+                    "currency": k[2],
+                    "payment_count": v[0],
+                    "amount_minor": v[1],
+                }
                 for k, v in sorted(self.pairs.items())
             ]
             conn.execute(stmt, rows)

@@ -31,8 +31,18 @@ def envelopes(events, topic="paystream.payments"):
 
 
 def dump(database):
-    tables = ["customers", "merchants", "orders", "order_lines", "payments", "refunds",
-              "bookings", "sessions", "balances", "pair_totals"]
+    tables = [
+        "customers",
+        "merchants",
+        "orders",
+        "order_lines",
+        "payments",
+        "refunds",
+        "bookings",
+        "sessions",
+        "balances",
+        "pair_totals",
+    ]
     with database.writer.connect() as conn:
         return {
             t: sorted(
@@ -44,21 +54,27 @@ def dump(database):
 
 
 def sim_events(seed, customers=40, days=2):
-    return [event for event, _ in simulate(SimulationConfig(seed=seed, customers=customers, days=days, merchants=8))]
+    return [
+        event
+        for event, _ in simulate(
+            SimulationConfig(seed=seed, customers=customers, days=days, merchants=8)
+        )
+    ]
 
 
 def test_replaying_the_same_events_leaves_the_ledger_identical(ledger):
     events = sim_events(11)
     for start in range(0, len(events), 300):
-        ledger.write(envelopes(events[start:start + 300]))
+        ledger.write(envelopes(events[start : start + 300]))
     first = dump(ledger.database)
     # Replay overlapping stretches of the log, as a restarted worker would.
     for start in range(0, len(events), 170):
-        ledger.write(envelopes(events[start:start + 450]))
+        ledger.write(envelopes(events[start : start + 450]))
     assert dump(ledger.database) == first
     with ledger.database.writer.connect() as conn:
         assert conn.execute(select(func.count()).select_from(ProcessedEvent)).scalar_one() >= len(
-            {e.event_id for e in events})
+            {e.event_id for e in events}
+        )
 
 
 def test_payment_state_is_the_same_whatever_the_arrival_order(ledger, unique):
@@ -67,22 +83,43 @@ def test_payment_state_is_the_same_whatever_the_arrival_order(ledger, unique):
     common = {"customer_id": f"{unique}-c", "merchant_id": f"{unique}-m", "amount": money}
     pid = f"{unique}-p1"
     events = [
-        PaymentAuthorized(event_id=event_id_for(unique, 1), occurred_at=at, payment_id=pid,
-                          card_fingerprint="ab" * 16, **common),
-        PaymentCaptured(event_id=event_id_for(unique, 2), occurred_at=at + timedelta(seconds=5),
-                        payment_id=pid, **common),
-        RefundIssued(event_id=event_id_for(unique, 3), occurred_at=at + timedelta(days=1),
-                     refund_id=f"{unique}-r1", payment_id=pid, customer_id=common["customer_id"],
-                     merchant_id=common["merchant_id"], amount=Money(amount_minor=345, currency="HKD")),
+        PaymentAuthorized(
+            event_id=event_id_for(unique, 1),
+            occurred_at=at,
+            payment_id=pid,
+            card_fingerprint="ab" * 16,
+            **common,
+        ),
+        PaymentCaptured(
+            event_id=event_id_for(unique, 2),
+            occurred_at=at + timedelta(seconds=5),
+            payment_id=pid,
+            **common,
+        ),
+        RefundIssued(
+            event_id=event_id_for(unique, 3),
+            occurred_at=at + timedelta(days=1),
+            refund_id=f"{unique}-r1",
+            payment_id=pid,
+            customer_id=common["customer_id"],
+            merchant_id=common["merchant_id"],
+            amount=Money(amount_minor=345, currency="HKD"),
+        ),
     ]
     # Refund first, then capture, then authorization: one event per batch.
     for event in reversed(events):
         ledger.write(envelopes([event]))
     with ledger.database.writer.connect() as conn:
-        row = conn.execute(
-            select(Payment.__table__).where(Payment.payment_id == pid)).mappings().one()
-        balance = conn.execute(
-            select(Balance.__table__).where(Balance.owner_id == f"{unique}-m")).mappings().one()
+        row = (
+            conn.execute(select(Payment.__table__).where(Payment.payment_id == pid))
+            .mappings()
+            .one()
+        )
+        balance = (
+            conn.execute(select(Balance.__table__).where(Balance.owner_id == f"{unique}-m"))
+            .mappings()
+            .one()
+        )
     assert row["status"] == "partially_refunded"
     assert row["card_fingerprint"] == "ab" * 16
     assert row["authorized_at"] is not None and row["captured_at"] is not None
@@ -92,12 +129,30 @@ def test_payment_state_is_the_same_whatever_the_arrival_order(ledger, unique):
 
 def test_a_duplicate_capture_under_another_event_id_moves_money_once(ledger, unique):
     at = datetime(2026, 2, 2, tzinfo=UTC)
-    common = {"customer_id": f"{unique}-c", "merchant_id": f"{unique}-m", "payment_id": f"{unique}-p",
-              "amount": Money(amount_minor=500, currency="GBP")}
-    ledger.write(envelopes([PaymentCaptured(event_id=event_id_for(unique, "a"), occurred_at=at, **common)]))
-    ledger.write(envelopes([PaymentCaptured(event_id=event_id_for(unique, "b"), occurred_at=at, **common)]))
-    snapshot = ledger.write(envelopes([PaymentFailed(event_id=event_id_for(unique, "c"), occurred_at=at,
-                                                     failure_code="processing_error", **common)]))
+    common = {
+        "customer_id": f"{unique}-c",
+        "merchant_id": f"{unique}-m",
+        "payment_id": f"{unique}-p",
+        "amount": Money(amount_minor=500, currency="GBP"),
+    }
+    ledger.write(
+        envelopes([PaymentCaptured(event_id=event_id_for(unique, "a"), occurred_at=at, **common)])
+    )
+    ledger.write(
+        envelopes([PaymentCaptured(event_id=event_id_for(unique, "b"), occurred_at=at, **common)])
+    )
+    snapshot = ledger.write(
+        envelopes(
+            [
+                PaymentFailed(
+                    event_id=event_id_for(unique, "c"),
+                    occurred_at=at,
+                    failure_code="processing_error",
+                    **common,
+                )
+            ]
+        )
+    )
     assert snapshot.merchants[(f"{unique}-m", "GBP")].captured_minor == 500
     assert snapshot.pairs[(f"{unique}-c", f"{unique}-m", "GBP")].payment_count == 1
 
@@ -105,16 +160,22 @@ def test_a_duplicate_capture_under_another_event_id_moves_money_once(ledger, uni
 def test_money_totals_reconcile_with_the_payments_table(ledger):
     events = sim_events(23, customers=60, days=3)
     rng = random.Random(5)
-    batches = [events[i:i + 250] for i in range(0, len(events), 250)]
+    batches = [events[i : i + 250] for i in range(0, len(events), 250)]
     rng.shuffle(batches)  # out of order across batches
     for batch in batches:
         ledger.write(envelopes(batch))
     with ledger.database.writer.connect() as conn:
-        captured = conn.execute(text(
-            "SELECT currency, SUM(amount_minor), COUNT(*) FROM payments "
-            "WHERE captured_at IS NOT NULL AND merchant_id LIKE 'sim23%' GROUP BY currency")).all()
-        balances = conn.execute(text(
-            "SELECT currency, SUM(captured_minor), SUM(captured_count) FROM balances "
-            "WHERE owner_kind='merchant' AND owner_id LIKE 'sim23%' GROUP BY currency")).all()
+        captured = conn.execute(
+            text(
+                "SELECT currency, SUM(amount_minor), COUNT(*) FROM payments "
+                "WHERE captured_at IS NOT NULL AND merchant_id LIKE 'sim23%' GROUP BY currency"
+            )
+        ).all()
+        balances = conn.execute(
+            text(
+                "SELECT currency, SUM(captured_minor), SUM(captured_count) FROM balances "
+                "WHERE owner_kind='merchant' AND owner_id LIKE 'sim23%' GROUP BY currency"
+            )
+        ).all()
     assert sorted(map(tuple, captured)) == sorted(map(tuple, balances))
     assert captured

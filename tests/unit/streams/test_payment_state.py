@@ -1,13 +1,22 @@
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from paystream.contracts.events import PaymentAuthorized, PaymentCaptured, PaymentFailed, event_id_for
+from paystream.contracts.events import (
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentFailed,
+    event_id_for,
+)
 from paystream.money import Money
 from streams.payments.state import apply_payment_event, apply_refund, newly_captured
 
 AT = datetime(2026, 3, 1, 9, tzinfo=UTC)
-COMMON = {"payment_id": "p1", "customer_id": "c1", "merchant_id": "m1",
-          "amount": Money(amount_minor=1000, currency="HKD")}
+COMMON = {
+    "payment_id": "p1",
+    "customer_id": "c1",
+    "merchant_id": "m1",
+    "amount": Money(amount_minor=1000, currency="HKD"),
+}
 
 
 def fold(events):
@@ -34,7 +43,9 @@ def test_any_arrival_order_gives_the_same_state_and_one_capture():
 
 
 def test_failed_payment_stays_failed_unless_captured():
-    failed = PaymentFailed(event_id=event_id_for(4), occurred_at=AT, failure_code="card_declined", **COMMON)
+    failed = PaymentFailed(
+        event_id=event_id_for(4), occurred_at=AT, failure_code="card_declined", **COMMON
+    )
     state, captures = fold([failed])
     assert (state.status, captures, state.failure_code) == ("failed", 0, "card_declined")
 

@@ -37,10 +37,22 @@ def test_a_valid_record_becomes_an_envelope_with_its_position():
         (b'{"event_type": "payment.captured"', "malformed_json"),
         (b"[" * 100_000 + b"]" * 100_000, "malformed_json"),  # absurd nesting
         (json.dumps({**GOOD, "event_type": "x.y"}).encode(), "unknown_event_type"),
-        (json.dumps({**GOOD, "amount": {"amount_minor": -1, "currency": "HKD"}}).encode(), "invalid_amount"),
-        (json.dumps({**GOOD, "amount": {"amount_minor": 10**20, "currency": "HKD"}}).encode(), "invalid_amount"),
-        (json.dumps({**GOOD, "amount": {"amount_minor": 1, "currency": "ABC"}}).encode(), "unknown_currency"),
-        (json.dumps({**GOOD, "customer_id": "'; DROP TABLE payments; --"}).encode(), "schema_violation"),
+        (
+            json.dumps({**GOOD, "amount": {"amount_minor": -1, "currency": "HKD"}}).encode(),
+            "invalid_amount",
+        ),
+        (
+            json.dumps({**GOOD, "amount": {"amount_minor": 10**20, "currency": "HKD"}}).encode(),
+            "invalid_amount",
+        ),
+        (
+            json.dumps({**GOOD, "amount": {"amount_minor": 1, "currency": "ABC"}}).encode(),
+            "unknown_currency",
+        ),
+        (
+            json.dumps({**GOOD, "customer_id": "'; DROP TABLE payments; --"}).encode(),
+            "schema_violation",
+        ),
         (json.dumps({**GOOD, "merchant_id": "g.V().drop()"}).encode(), "schema_violation"),
         (json.dumps({**GOOD, "payment_id": "p" * 5000}).encode(), "schema_violation"),
         (json.dumps({**GOOD, "amount": "100"}).encode(), "schema_violation"),

@@ -1,0 +1,14 @@
+"""Fixtures for stream-worker tests: an isolated world per test (topics, ledger, keys)."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.isolation import create_world
+
+
+@pytest.fixture
+def world(stack, settings, tmp_path):
+    world = create_world(settings, tmp_path / "logs")
+    yield world
+    world.destroy()

@@ -1,0 +1,274 @@
+"""Reliability of the stream workers against the real broker, MySQL, Redis and Gremlin."""
+
+import json
+import random
+import signal
+import time
+from collections import Counter
+
+import redis
+from sqlalchemy import text
+
+from paystream.bus.deadletters import read_dead_letters
+from paystream.bus.port import Message
+from paystream.contracts.events import PaymentCaptured, RefundIssued
+from paystream.producers.simulate import SimulationConfig, simulate
+from paystream.reconcile import reconcile
+from paystream.stores.mysql import Database
+from streams.sinks.redis_state import RedisStateSink
+
+LEDGER = [
+    "customers",
+    "merchants",
+    "orders",
+    "order_lines",
+    "payments",
+    "refunds",
+    "bookings",
+    "sessions",
+    "balances",
+    "pair_totals",
+    "processed_events",
+]
+
+
+def sim(seed, customers, days=3):
+    return [
+        e
+        for e, _ in simulate(
+            SimulationConfig(seed=seed, customers=customers, days=days, merchants=10)
+        )
+    ]
+
+
+def ledger_dump(world):
+    db = Database(world.settings.mysql)
+    try:
+        with db.writer.connect() as conn:
+            return {
+                t: sorted(
+                    tuple(
+                        str(v)
+                        for k, v in r._mapping.items()
+                        if k
+                        not in ("updated_at", "processed_at", "source_offset", "source_partition")
+                    )
+                    for r in conn.execute(text(f"SELECT * FROM {t}"))
+                )
+                for t in LEDGER
+            }
+    finally:
+        db.dispose()
+
+
+def redis_dump(world):
+    client = redis.Redis.from_url(
+        world.settings.redis.url.get_secret_value(), decode_responses=True
+    )
+    try:
+        out = {}
+        for key in client.scan_iter(f"{world.settings.streams.namespace}:*", count=1000):
+            kind = client.type(key)
+            if kind == "hash":
+                out[key] = sorted(client.hgetall(key).items())
+            elif kind == "zset":
+                out[key] = client.zrange(key, 0, -1, withscores=True)
+        return out
+    finally:
+        client.close()
+
+
+def expected_merchant_money(events):
+    captured, refunded, seen = Counter(), Counter(), set()
+    for e in events:
+        if isinstance(e, PaymentCaptured) and e.payment_id not in seen:
+            seen.add(e.payment_id)
+            captured[e.amount.currency] += e.amount.amount_minor
+        elif isinstance(e, RefundIssued):
+            refunded[e.amount.currency] += e.amount.amount_minor
+    return captured, refunded
+
+
+def graph_counts(world):
+    from streams.sinks.graph import GremlinGraphSink
+
+    sink = GremlinGraphSink(
+        world.settings.gremlin, namespace=f"{world.settings.streams.namespace}:"
+    )
+    try:
+        return sink.counts()
+    finally:
+        sink.close()
+
+
+def check_reconciled(world, events):
+    db = Database(world.settings.mysql)
+    sink = RedisStateSink(world.settings.redis, namespace=world.settings.streams.namespace)
+    try:
+        report = reconcile(db, sink)
+    finally:
+        sink.close()
+        db.dispose()
+    assert report.ok, report.mismatches
+    captured, refunded = expected_merchant_money(events)
+    assert {c: t.captured_minor for c, t in report.ledger_money.items()} == dict(captured)
+    assert {
+        c: t.refunded_minor for c, t in report.ledger_money.items() if t.refunded_minor
+    } == dict(refunded)
+    assert report.ledger_rows["processed_events"] == len({e.event_id for e in events})
+    return report
+
+
+def test_replaying_the_same_events_twice_leaves_mysql_redis_and_graph_identical(world):
+    events = sim(101, customers=60)
+    world.start_worker()
+    world.publish(events)
+    world.wait_processed(len(events))
+    time.sleep(2)  # let the last batch's projections finish
+    first_ledger, first_redis, first_graph = (
+        ledger_dump(world),
+        redis_dump(world),
+        graph_counts(world),
+    )
+    assert first_graph.get("customer", 0) > 0 and first_graph.get("PAID", 0) > 0
+    world.publish(events)  # the same stretch of log again
+    world.publish(events[: len(events) // 2])
+    # Nothing new to process: wait until the consumer has caught up with the repeats.
+    import asyncio
+
+    from paystream.bus.kafka import consumer_lag
+
+    topics = [
+        world.settings.kafka.topic(t)
+        for t in ("customers", "sessions", "orders", "payments", "bookings")
+    ]
+    deadline = time.monotonic() + 120
+    while (
+        asyncio.run(consumer_lag(world.settings.kafka, world.settings.streams.app_id, topics)) > 0
+    ):
+        assert time.monotonic() < deadline, "the worker did not catch up with the replay"
+        time.sleep(1)
+    time.sleep(2)
+    assert ledger_dump(world) == first_ledger
+    assert redis_dump(world) == first_redis
+    assert graph_counts(world) == first_graph
+    check_reconciled(world, events)
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(world):
+    events = sim(202, customers=400, days=4)
+    proc = world.start_worker()
+    world.publish(events)
+    world.wait_processed(len(events) // 4)
+    world.kill(proc, signal.SIGKILL)
+    processed_at_kill = world.processed()
+    assert processed_at_kill < len({e.event_id for e in events})
+    world.start_worker()
+    world.wait_processed(len({e.event_id for e in events}))
+    time.sleep(2)
+    check_reconciled(world, events)
+
+
+def test_adversarial_records_land_in_the_dead_letter_topic_while_the_stream_goes_on(world):
+    rng = random.Random(7)
+    events = sim(303, customers=30)
+    valid_payment = json.loads(
+        next(e for e in events if e.event_type == "payment.captured").to_bytes()
+    )
+    topic = world.settings.kafka.topic("payments")
+    bad = []
+    for i in range(1000):
+        kind = i % 10
+        if kind == 0:
+            value = b"{not json" + str(i).encode()
+        elif kind == 1:
+            value = json.dumps(
+                {**valid_payment, "amount": {"amount_minor": "ten", "currency": "HKD"}}
+            ).encode()
+        elif kind == 2:
+            value = json.dumps({**valid_payment, "customer_id": "x" * 100_000}).encode()
+        elif kind == 3:
+            value = json.dumps(
+                {**valid_payment, "customer_id": f"'; DROP TABLE payments; -- {i}"}
+            ).encode()
+        elif kind == 4:
+            value = json.dumps(
+                {**valid_payment, "merchant_id": f"g.V().drop().iterate() {i}"}
+            ).encode()
+        elif kind == 5:
+            value = json.dumps({**valid_payment, "event_type": "payment.teleported"}).encode()
+        elif kind == 6:
+            value = json.dumps(
+                {**valid_payment, "amount": {"amount_minor": -5, "currency": "HKD"}}
+            ).encode()
+        elif kind == 7:
+            value = json.dumps(
+                {**valid_payment, "amount": {"amount_minor": 10**19, "currency": "HKD"}}
+            ).encode()
+        elif kind == 8:
+            value = json.dumps(
+                {**valid_payment, "amount": {"amount_minor": 5, "currency": "ZZZ"}}
+            ).encode()
+        else:
+            value = bytes(rng.getrandbits(8) for _ in range(64))
+        bad.append(Message(topic, f"adv-{i}".encode(), value))
+    world.start_worker()
+    world.publish(events, raw=bad)
+    world.wait_processed(len({e.event_id for e in events}))
+    import asyncio
+
+    deadline = time.monotonic() + 60
+    letters = []
+    while time.monotonic() < deadline:
+        letters = asyncio.run(read_dead_letters(world.settings.kafka))
+        if len(letters) >= 1000:
+            break
+        time.sleep(1)
+    assert len(letters) == 1000
+    reasons = Counter(s.letter.reason for s in letters)
+    assert set(reasons) <= {
+        "malformed_json",
+        "schema_violation",
+        "invalid_amount",
+        "unknown_event_type",
+        "unknown_currency",
+    }
+    assert reasons["unknown_currency"] == 100 and reasons["unknown_event_type"] == 100
+    assert all(s.letter.source == topic and s.letter.offset is not None for s in letters)
+    assert {s.letter.original for s in letters} == {m.value for m in bad}
+    check_reconciled(world, events)
+
+
+def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_dies(world):
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    events = sim(404, customers=300, days=3)
+    first, second = world.start_worker(), world.start_worker()
+
+    async def members():
+        admin = AIOKafkaAdminClient(**world.settings.kafka.client_options())
+        await admin.start()
+        try:
+            response = (await admin.describe_consumer_groups([world.settings.streams.app_id]))[0]
+            _error, _group, state, _ptype, _protocol, group_members = response.groups[0]
+            return state, len(group_members)
+        finally:
+            await admin.close()
+
+    deadline = time.monotonic() + 90
+    while True:
+        group = asyncio.run(members())
+        if group == ("Stable", 2):
+            break
+        assert time.monotonic() < deadline, f"two members never joined: {group}"
+        time.sleep(1)
+    world.publish(events[: len(events) // 2])
+    world.wait_processed(len(events) // 4)
+    world.kill(first)
+    world.publish(events[len(events) // 2 :])
+    world.wait_processed(len({e.event_id for e in events}))
+    assert second.poll() is None
+    time.sleep(2)
+    check_reconciled(world, events)
