@@ -239,7 +239,8 @@ def _plan_event(plan: GraphPlan, event: Event) -> None:
     elif isinstance(event, OrderPlaced):
         for line in event.lines:
             product = plan.vertex("product", line.sku, name=line.description)
-            plan.edge("BOUGHT", customer, product, last_order_id=event.order_id)
+            # No per-order property: the edge is then a pure fact, written once and cached.
+            plan.edge("BOUGHT", customer, product)
 
 
 def build_requests(
@@ -286,6 +287,9 @@ def _is_transient(exc: GremlinServerError) -> bool:
     )
 
 
+WRITTEN_CACHE_MAX = 2_000_000
+
+
 class GremlinGraphSink:
     """Projects batches into the graph with batched, idempotent upserts.
 
@@ -311,6 +315,10 @@ class GremlinGraphSink:
         self.max_bindings = max_bindings
         self.timeout_s = timeout_s
         self._closed = False
+        # Ids of vertices and property-less edges this process has written. Their upserts
+        # never change anything once done, so they are skipped; the cache is dropped with the
+        # connection (a restarted in-memory server has lost them) and when it grows too big.
+        self._written: set[str] = set()
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gremlin-sink")
         self._client, self._transports = self._new_client()
 
@@ -361,20 +369,25 @@ class GremlinGraphSink:
         # forever) and a timed-out request may still be reading, so start over on a fresh
         # client and thread and let the old ones wind down in the background.
         old = self._io, self._client, self._transports
+        self._written.clear()
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gremlin-sink")
         self._client, self._transports = self._new_client()
         old[0].submit(_close_quietly, old[1], old[2])
         old[0].shutdown(wait=False)
 
     def _write(self, rows: Iterable[Upsert]) -> None:
+        fresh = [row for row in rows if _key(row) not in self._written]
+        if len(self._written) > WRITTEN_CACHE_MAX:
+            self._written.clear()
         for script, bindings in build_requests(
-            rows,
+            fresh,
             partition_key=self.settings.partition_key,
             namespace=self.namespace,
             max_statements=self.max_statements,
             max_bindings=self.max_bindings,
         ):
             self._submit(script, bindings)
+        self._written.update(_key(row) for row in fresh if _cacheable(row))
 
     def apply(self, batch: Sequence[Envelope], snapshot: LedgerSnapshot) -> None:
         """Upsert the batch's vertices, then its edges (an edge needs both ends)."""
@@ -434,6 +447,16 @@ class GremlinGraphSink:
         self._closed = True
         self._io.submit(_close_quietly, self._client, self._transports).result(self.timeout_s)
         self._io.shutdown(wait=True)
+
+
+def _key(row: Upsert) -> str:
+    return row.vid if isinstance(row, VertexUpsert) else row.eid
+
+
+def _cacheable(row: Upsert) -> bool:
+    # Vertices only set properties on creation; edges with properties (PAID) carry values
+    # that change, so they are always written.
+    return isinstance(row, VertexUpsert) or not row.props
 
 
 def _close_quietly(client: Client, transports: list[AiohttpTransport]) -> None:

@@ -218,7 +218,7 @@ def test_a_batch_is_deduplicated():
     edges = {e.eid: e for e in plan.edges}
     assert len(edges) == len(plan.edges) == 6  # USED c1-d1, c1-card, c2-d1, c2-card, 2 BOUGHT
     bought = edges[edge_id("BOUGHT", "n:customer:c1", "n:product:sku-1")]
-    assert bought.props == (("last_order_id", "o2"),)  # the last order in the batch wins
+    assert bought.props == ()  # a pure fact: no per-order property, so it can be cached
 
 
 def test_vertex_attributes_merge_and_leave_out_empty_values():
@@ -272,3 +272,11 @@ def test_property_names_and_labels_are_checked_before_reaching_script_text():
         VertexUpsert("x", "customer').drop()//").render(0)
     with pytest.raises(ValueError, match="label"):
         EdgeUpsert("e", "KNOWS", "a", "b").render(0)
+
+
+def test_vertices_and_property_less_edges_are_cacheable_but_paid_edges_are_not():
+    from streams.sinks.graph import EdgeUpsert, VertexUpsert, _cacheable
+
+    assert _cacheable(VertexUpsert("c:1", "customer", (("country", "HK"),)))
+    assert _cacheable(EdgeUpsert("e1", "BOUGHT", "c:1", "p:1"))
+    assert not _cacheable(EdgeUpsert("e2", "PAID", "c:1", "m:1", (("count", 3),)))
