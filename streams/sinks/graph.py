@@ -253,14 +253,21 @@ def build_requests(
 ) -> list[Statement]:
     """Pack upserts into requests of at most ``max_statements`` and ``max_bindings``."""
     shared = {"pkn": partition_key, "ns": namespace}
+    # Gremlin Server compiles each distinct script text once (~40 ms) and then reuses it
+    # (~0.15 ms a statement). Packing only rows of one shape per request keeps the number of
+    # distinct texts small (shapes × request sizes), so nearly every request is a cache hit.
+    by_shape: dict[tuple[str, str, tuple[str, ...]], list[Upsert]] = {}
+    for row in rows:
+        by_shape.setdefault(_shape(row), []).append(row)
     chunks: list[list[Upsert]] = []
     used = 0
-    for row in rows:
+    for row in (row for group in by_shape.values() for row in group):
         if len(shared) + row.binding_count > max_bindings:
             raise ValueError(f"one statement needs more than {max_bindings} bindings")
         if (
             not chunks
             or len(chunks[-1]) >= max_statements
+            or _shape(chunks[-1][0]) != _shape(row)
             or used + row.binding_count > max_bindings
         ):
             chunks.append([])
@@ -447,6 +454,11 @@ class GremlinGraphSink:
         self._closed = True
         self._io.submit(_close_quietly, self._client, self._transports).result(self.timeout_s)
         self._io.shutdown(wait=True)
+
+
+def _shape(row: Upsert) -> tuple[str, str, tuple[str, ...]]:
+    kind = "V" if isinstance(row, VertexUpsert) else "E"
+    return kind, row.label, tuple(name for name, _ in row.props)
 
 
 def _key(row: Upsert) -> str:
