@@ -303,6 +303,13 @@ def main(
             f"latency run {run + 1}: p50 {percentile(lat, 50):.0f} ms, "
             f"p99 {p99s[-1]:.0f} ms; broker p99 {broker_p99s[-1]:.0f} ms"
         )
+    # The same measurement at a rate one worker sustains, for context in the notes.
+    low_rate = rate / 4
+    low, _ = latency_run(settings, low_rate, seconds)
+    console.log(
+        f"latency at {low_rate:,.0f}/s: p50 {percentile(low, 50):.0f} ms, "
+        f"p99 {percentile(low, 99):.0f} ms"
+    )
     figures.append(
         Figure(
             "streams.replica_visible_latency_p99_ms",
@@ -329,7 +336,9 @@ def main(
         f"per run after a 2,000-event warm-up; visibility polled on the replica every 5 ms. "
         f"All runs: replica-visible p50 {percentile(visible, 50):.0f} ms, p99 "
         f"{percentile(visible, 99):.0f} ms, p99.9 {percentile(visible, 99.9):.0f} ms; broker "
-        f"round trip p50 {percentile(broker, 50):.0f} ms, p99 {percentile(broker, 99):.0f} ms.\n\n"
+        f"round trip p50 {percentile(broker, 50):.0f} ms, p99 {percentile(broker, 99):.0f} ms. "
+        f"At {low_rate:,.0f}/s, which one worker sustains: p50 {percentile(low, 50):.0f} ms, "
+        f"p99 {percentile(low, 99):.0f} ms, p99.9 {percentile(low, 99.9):.0f} ms.\n\n"
         f"Where the time goes (share of sink time, from `paystream_sink_seconds`): {share}."
     )
     write("Stream workers", figures, notes)
