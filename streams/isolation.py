@@ -24,7 +24,7 @@ from paystream.bus.kafka import KafkaPublisher, consumer_lag, ensure_topics
 from paystream.bus.port import Message
 from paystream.contracts import TOPICS, Event
 from paystream.ledger.migrate import upgrade
-from paystream.settings import Settings
+from paystream.settings import MySQLSettings, Settings
 from paystream.stores.mysql import Database
 
 PAYSTREAM = str(Path(sys.executable).parent / "paystream")
@@ -161,10 +161,32 @@ class StreamWorld:
         for proc in self.workers:
             self.kill(proc)
         self._purge_projections()
-        engine = create_engine(self.settings.mysql.primary_url.get_secret_value())
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {self.database_name}"))
-        engine.dispose()
+        drop_ledger_database(self.settings.mysql, self.database_name)
+
+
+def create_ledger_database(mysql: MySQLSettings, name: str) -> MySQLSettings:
+    """Create and migrate ledger database ``name``; return settings pointing at it."""
+    primary = mysql.primary_url.get_secret_value()
+    engine = create_engine(primary)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+    engine.dispose()
+    isolated = mysql.model_copy(
+        update={
+            "primary_url": SecretStr(_swap_database(primary, name)),
+            "replica_url": SecretStr(_swap_database(mysql.replica_url.get_secret_value(), name)),
+        }
+    )
+    upgrade(isolated)
+    return isolated
+
+
+def drop_ledger_database(mysql: MySQLSettings, name: str) -> None:
+    """Drop ledger database ``name`` (the drop replicates to the replica)."""
+    engine = create_engine(mysql.primary_url.get_secret_value())
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+    engine.dispose()
 
 
 def create_world(
@@ -173,26 +195,12 @@ def create_world(
     """Create topics, a migrated ledger database and names for a new isolated world."""
     tag = f"w{uuid.uuid4().hex[:8]}"
     name = f"paystream_{tag}"
-    primary = settings.mysql.primary_url.get_secret_value()
-    engine = create_engine(primary)
-    with engine.begin() as conn:
-        conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-    engine.dispose()
-    mysql = settings.mysql.model_copy(
-        update={
-            "primary_url": SecretStr(_swap_database(primary, name)),
-            "replica_url": SecretStr(
-                _swap_database(settings.mysql.replica_url.get_secret_value(), name)
-            ),
-        }
-    )
-    upgrade(mysql)
     isolated = settings.model_copy(
         update={
             "kafka": settings.kafka.model_copy(
                 update={"topic_prefix": tag, "partitions": partitions}
             ),
-            "mysql": mysql,
+            "mysql": create_ledger_database(settings.mysql, name),
             "streams": settings.streams.model_copy(
                 update={"app_id": f"streams-{tag}", "namespace": tag, "batch_size": batch_size}
             ),

@@ -43,32 +43,8 @@ def kafka_settings(stack, settings, unique):
 @pytest.fixture(scope="session")
 def ledger_settings(stack, settings):
     """MySQL settings pointing at a fresh, migrated ledger database for this test session."""
-    from sqlalchemy import create_engine, text
-
-    from paystream.ledger.migrate import upgrade
+    from streams.isolation import create_ledger_database, drop_ledger_database
 
     name = f"paystream_test_{uuid.uuid4().hex[:8]}"
-    primary = settings.mysql.primary_url.get_secret_value()
-    engine = create_engine(primary)
-    with engine.begin() as conn:
-        conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-    engine.dispose()
-
-    def swap(url: str) -> str:
-        base, _, query = url.partition("?")
-        return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
-
-    from pydantic import SecretStr
-
-    mysql = settings.mysql.model_copy(
-        update={
-            "primary_url": SecretStr(swap(primary)),
-            "replica_url": SecretStr(swap(settings.mysql.replica_url.get_secret_value())),
-        }
-    )
-    upgrade(mysql)
-    yield mysql
-    engine = create_engine(primary)
-    with engine.begin() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-    engine.dispose()
+    yield create_ledger_database(settings.mysql, name)
+    drop_ledger_database(settings.mysql, name)

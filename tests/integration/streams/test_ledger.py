@@ -17,6 +17,7 @@ from paystream.producers.simulate import SimulationConfig, simulate
 from paystream.stores.mysql import Database
 from streams.sinks.ledger import LedgerSink
 from streams.sinks.port import Envelope
+from tests.integration.streams.dumps import TABLES, ledger_dump
 
 
 @pytest.fixture
@@ -31,26 +32,7 @@ def envelopes(events, topic="paystream.payments"):
 
 
 def dump(database):
-    tables = [
-        "customers",
-        "merchants",
-        "orders",
-        "order_lines",
-        "payments",
-        "refunds",
-        "bookings",
-        "sessions",
-        "balances",
-        "pair_totals",
-    ]
-    with database.writer.connect() as conn:
-        return {
-            t: sorted(
-                tuple(str(v) for k, v in row._mapping.items() if k not in ("updated_at",))
-                for row in conn.execute(text(f"SELECT * FROM {t}"))
-            )
-            for t in tables
-        }
+    return ledger_dump(database, tables=[t for t in TABLES if t != "processed_events"])
 
 
 def sim_events(seed, customers=40, days=2):

@@ -7,7 +7,6 @@ import time
 from collections import Counter
 
 import redis
-from sqlalchemy import text
 
 from paystream.bus.deadletters import read_dead_letters
 from paystream.bus.port import Message
@@ -16,20 +15,7 @@ from paystream.producers.simulate import SimulationConfig, simulate
 from paystream.reconcile import reconcile
 from paystream.stores.mysql import Database
 from streams.sinks.redis_state import RedisStateSink
-
-LEDGER = [
-    "customers",
-    "merchants",
-    "orders",
-    "order_lines",
-    "payments",
-    "refunds",
-    "bookings",
-    "sessions",
-    "balances",
-    "pair_totals",
-    "processed_events",
-]
+from tests.integration.streams.dumps import ledger_dump
 
 
 def sim(seed, customers, days=3):
@@ -41,22 +27,10 @@ def sim(seed, customers, days=3):
     ]
 
 
-def ledger_dump(world):
+def world_ledger(world):
     db = Database(world.settings.mysql)
     try:
-        with db.writer.connect() as conn:
-            return {
-                t: sorted(
-                    tuple(
-                        str(v)
-                        for k, v in r._mapping.items()
-                        if k
-                        not in ("updated_at", "processed_at", "source_offset", "source_partition")
-                    )
-                    for r in conn.execute(text(f"SELECT * FROM {t}"))
-                )
-                for t in LEDGER
-            }
+        return ledger_dump(db)
     finally:
         db.dispose()
 
@@ -126,7 +100,7 @@ def test_replaying_the_same_events_twice_leaves_mysql_redis_and_graph_identical(
     world.wait_processed(len(events))
     time.sleep(2)  # let the last batch's projections finish
     first_ledger, first_redis, first_graph = (
-        ledger_dump(world),
+        world_ledger(world),
         redis_dump(world),
         graph_counts(world),
     )
@@ -149,7 +123,7 @@ def test_replaying_the_same_events_twice_leaves_mysql_redis_and_graph_identical(
         assert time.monotonic() < deadline, "the worker did not catch up with the replay"
         time.sleep(1)
     time.sleep(2)
-    assert ledger_dump(world) == first_ledger
+    assert world_ledger(world) == first_ledger
     assert redis_dump(world) == first_redis
     assert graph_counts(world) == first_graph
     check_reconciled(world, events)
