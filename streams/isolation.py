@@ -58,6 +58,7 @@ class StreamWorld:
             "PAYSTREAM_STREAMS__APP_ID": s.streams.app_id,
             "PAYSTREAM_STREAMS__NAMESPACE": s.streams.namespace,
             "PAYSTREAM_STREAMS__BATCH_SIZE": str(s.streams.batch_size),
+            "PAYSTREAM_STREAMS__BATCH_WITHIN_S": str(s.streams.batch_within_s),
         }
 
     @property

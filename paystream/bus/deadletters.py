@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaConnectionError
 
-from paystream.bus.kafka import KafkaPublisher
+from paystream.bus.kafka import KafkaPublisher, topic_partitions
 from paystream.bus.port import Message
 from paystream.contracts.deadletter import DeadLetter
 from paystream.errors import ServiceUnavailableError
@@ -34,11 +34,7 @@ async def read_dead_letters(settings: KafkaSettings) -> list[StoredDeadLetter]:
         await consumer.stop()
         raise ServiceUnavailableError("Kafka", settings.bootstrap_servers, "dlq") from exc
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await topic_partitions(consumer, topic)
         if not tps:
             return []
         consumer.assign(tps)

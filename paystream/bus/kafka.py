@@ -69,11 +69,7 @@ async def topic_counts(settings: KafkaSettings, topics: Iterable[str]) -> dict[s
         await consumer.start()
         counts: dict[str, int] = {}
         for topic in topics:
-            partitions = consumer.partitions_for_topic(topic)
-            if partitions is None:
-                await consumer._client.force_metadata_update()
-                partitions = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+            tps = await topic_partitions(consumer, topic)
             if not tps:
                 counts[topic] = 0
                 continue
@@ -85,6 +81,15 @@ async def topic_counts(settings: KafkaSettings, topics: Iterable[str]) -> dict[s
         raise _unavailable(settings, exc) from exc
     finally:
         await consumer.stop()
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The partitions of ``topic``, refreshing metadata once if the consumer lacks them."""
+    partitions = consumer.partitions_for_topic(topic)
+    if partitions is None:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(partitions)]
 
 
 @dataclass
