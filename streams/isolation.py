@@ -191,7 +191,7 @@ def drop_ledger_database(mysql: MySQLSettings, name: str) -> None:
 
 
 def create_world(
-    settings: Settings, logs: Path, partitions: int = 4, batch_size: int = 500
+    settings: Settings, logs: Path, partitions: int = 4, batch_size: int | None = None
 ) -> StreamWorld:
     """Create topics, a migrated ledger database and names for a new isolated world."""
     tag = f"w{uuid.uuid4().hex[:8]}"
@@ -203,7 +203,11 @@ def create_world(
             ),
             "mysql": create_ledger_database(settings.mysql, name),
             "streams": settings.streams.model_copy(
-                update={"app_id": f"streams-{tag}", "namespace": tag, "batch_size": batch_size}
+                update={
+                    "app_id": f"streams-{tag}",
+                    "namespace": tag,
+                    "batch_size": batch_size or settings.streams.batch_size,
+                }
             ),
         }
     )
