@@ -1,6 +1,6 @@
 import os
-import subprocess
 import sys
+from pathlib import Path
 
 from compose.local.process import PidFile, spawn, terminate
 
@@ -31,5 +31,17 @@ def test_terminate_stops_the_whole_process_group(tmp_path):
     script = "import subprocess,sys,time; subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']); time.sleep(60)"
     pid = spawn("parent", [sys.executable, "-c", script], tmp_path / "p.log", pid_file)
     terminate(pid, timeout_s=5)
-    out = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True).stdout
-    assert out.strip() == ""
+    assert live_members_of_group(pid) == []
+
+
+def live_members_of_group(pgid):
+    """Pids still running (not zombies) in process group ``pgid``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
