@@ -12,12 +12,15 @@ def build_pipeline(settings: Settings) -> Pipeline:
     """The ledger plus the Redis and graph projections, connected once."""
     namespace = settings.streams.namespace
     from streams.sinks.graph import GremlinGraphSink
+    from streams.sinks.redis_rebuild import SelfHealingRedis
     from streams.sinks.redis_state import RedisStateSink
 
+    database = Database(settings.mysql)
+    redis_sink = RedisStateSink(settings.redis, namespace=namespace)
     return Pipeline(
-        LedgerSink(Database(settings.mysql)),
+        LedgerSink(database),
         [
-            RedisStateSink(settings.redis, namespace=namespace),
+            SelfHealingRedis(redis_sink, database, settings.redis.session_ttl_s),
             GremlinGraphSink(settings.gremlin, namespace=f"{namespace}:"),
         ],
     )

@@ -43,3 +43,26 @@ def run(
         start_http_server(metrics_port, addr="127.0.0.1")
     app = create_app(settings)
     faust.Worker(app, loglevel=log_level.upper(), quiet=True).execute_from_commandline()
+
+
+@app.command("rebuild-redis")
+def rebuild_redis() -> None:
+    """Rewrite the Redis projection (profiles, totals, 24 h risk windows, live sessions) from
+    the MySQL ledger. Workers also do this on their own when Redis has lost its data."""
+    from rich.console import Console
+
+    from paystream.stores.mysql import Database
+    from streams.sinks.redis_rebuild import rebuild_redis as run
+    from streams.sinks.redis_state import RedisStateSink
+
+    settings = get_settings()
+    database = Database(settings.mysql)
+    sink = RedisStateSink(settings.redis, namespace=settings.streams.namespace)
+    try:
+        count = run(database, sink, settings.redis.session_ttl_s)
+    finally:
+        sink.close()
+        database.dispose()
+    Console().print(
+        f"Redis namespace {settings.streams.namespace!r} rebuilt from {count:,} records"
+    )

@@ -338,6 +338,23 @@ class RedisStateSink:
                 key = self.keys.totals(kind, owner_id)
                 yield _hset(key, totals_fields(by_currency))
 
+    # -- rebuild marker ------------------------------------------------------------------
+
+    @property
+    def built_key(self) -> str:
+        """Key whose presence says this namespace holds a full projection of the ledger."""
+        return f"{self.keys.namespace}:meta:built"
+
+    def mark_built(self) -> None:
+        """Record that the namespace was (re)built from the ledger."""
+        with self._guard():
+            self._client.set(self.built_key, datetime.now(UTC).isoformat())
+
+    def is_built(self) -> bool:
+        """False when Redis lost the namespace (restart without persistence) or never had it."""
+        with self._guard():
+            return bool(self._client.exists(self.built_key))
+
     # -- reads -------------------------------------------------------------------------
 
     def window_features(self, kind: WindowKind, entity_id: str, now: datetime) -> WindowFeatures:
