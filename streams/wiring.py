@@ -12,15 +12,17 @@ def build_pipeline(settings: Settings) -> Pipeline:
     """The ledger plus the Redis and graph projections, connected once."""
     namespace = settings.streams.namespace
     from streams.sinks.graph import GremlinGraphSink
-    from streams.sinks.redis_rebuild import SelfHealingRedis
+    from streams.sinks.rebuild import SelfHealing
     from streams.sinks.redis_state import RedisStateSink
 
     database = Database(settings.mysql)
     redis_sink = RedisStateSink(settings.redis, namespace=namespace)
+    graph_sink = GremlinGraphSink(settings.gremlin, namespace=f"{namespace}:")
+    ttl = settings.redis.session_ttl_s
     return Pipeline(
         LedgerSink(database),
         [
-            SelfHealingRedis(redis_sink, database, settings.redis.session_ttl_s),
-            GremlinGraphSink(settings.gremlin, namespace=f"{namespace}:"),
+            SelfHealing(redis_sink, database, ttl, full_history=False),
+            SelfHealing(graph_sink, database, ttl, full_history=True),
         ],
     )

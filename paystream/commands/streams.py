@@ -52,14 +52,14 @@ def rebuild_redis() -> None:
     from rich.console import Console
 
     from paystream.stores.mysql import Database
-    from streams.sinks.redis_rebuild import rebuild_redis as run
+    from streams.sinks.rebuild import rebuild
     from streams.sinks.redis_state import RedisStateSink
 
     settings = get_settings()
     database = Database(settings.mysql)
     sink = RedisStateSink(settings.redis, namespace=settings.streams.namespace)
     try:
-        count = run(database, sink, settings.redis.session_ttl_s)
+        count = rebuild(database, sink, settings.redis.session_ttl_s, full_history=False)
     finally:
         sink.close()
         database.dispose()

@@ -64,6 +64,8 @@ from streams.sinks.port import Envelope, LedgerSnapshot, PairTotals
 VERTEX_LABELS = frozenset({"customer", "merchant", "product", "device", "card"})
 EDGE_LABELS = frozenset({"PAID", "BOUGHT", "USED"})
 NS = "ns"
+# Label of the vertex that marks a namespace as fully built from the ledger.
+MARKER_LABEL = "meta"
 # Property names are pasted into script text, so they must be plain identifiers we own.
 _PROPERTY_NAME = re.compile(r"^[a-z][a-z_]*$")
 _SERIALIZERS = {
@@ -402,6 +404,31 @@ class GremlinGraphSink:
         self._write(plan.vertices)
         self._write(plan.edges)
 
+    @property
+    def _marker_id(self) -> str:
+        return f"{self.namespace}{MARKER_LABEL}:built"
+
+    def is_built(self) -> bool:
+        """False when the graph lost this namespace (an in-memory server restarted) or never
+        held it; the pipeline then rebuilds it from the ledger."""
+        rows = self._submit(
+            "g.V(vid).has(pkn, vid).count()",
+            {"vid": self._marker_id, "pkn": self.settings.partition_key},
+        )
+        built = bool(rows and int(rows[0]) > 0)
+        if not built:
+            # What this process remembers writing is gone too: write everything again.
+            self._written.clear()
+        return built
+
+    def mark_built(self) -> None:
+        """Record a complete build with a marker vertex (it carries the partition key too)."""
+        self._submit(
+            f"g.V(vid).has(pkn, vid).fold().coalesce(unfold(), addV('{MARKER_LABEL}')"
+            f".property(id, vid).property(pkn, vid).property('{NS}', ns))",
+            {"vid": self._marker_id, "pkn": self.settings.partition_key, "ns": self.namespace},
+        )
+
     def counts(self, namespace: str | None = None) -> dict[str, int]:
         """Vertices and edges per label in a namespace (this sink's by default)."""
         ns = self.namespace if namespace is None else namespace
@@ -410,6 +437,7 @@ class GremlinGraphSink:
             rows = self._submit(f"g.{step}().has('{NS}', ns).groupCount().by(label)", {"ns": ns})
             for groups in rows:
                 result.update({str(k): int(v) for k, v in groups.items()})
+        result.pop(MARKER_LABEL, None)
         return result
 
     def customers_sharing(self, kind: Literal["device", "card"], key: str) -> int:
