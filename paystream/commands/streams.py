@@ -21,6 +21,12 @@ def run(
     metrics_port: Annotated[
         int, typer.Option("--metrics-port", help="Prometheus /metrics port (0: off).")
     ] = 0,
+    metrics_addr: Annotated[
+        str,
+        typer.Option(
+            "--metrics-addr", help="Address /metrics binds to (0.0.0.0 inside a pod)."
+        ),
+    ] = "127.0.0.1",
     log_level: Annotated[str, typer.Option("--log-level", help="Worker log level.")] = "info",
 ) -> None:
     """Start one stream worker in the foreground (Ctrl-C stops it cleanly).
@@ -40,7 +46,7 @@ def run(
     if metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1")
+        start_http_server(metrics_port, addr=metrics_addr)
     app = create_app(settings)
     faust.Worker(app, loglevel=log_level.upper(), quiet=True).execute_from_commandline()
 

@@ -1,0 +1,620 @@
+"""Checks for paystream's Kubernetes manifests, driven by ``compose/k8s/validate.sh``.
+
+Subcommands (each prints what it checked and exits non-zero on a failure):
+
+``schemas WHEEL VERSION OUT``
+    Turns the Kubernetes JSON schemas packaged in the ``kubernetes-validate`` wheel (PyPI)
+    into a directory kubeconform reads offline: one self-contained schema per kind, named
+    like kubeconform's default registry (``deployment-apps-v1.json``).
+``policy OVERLAY RENDERED``
+    Structural rules for a rendered overlay: resources, probes, security contexts, no secret
+    values outside Secrets, references that resolve, workers <= partitions, and so on.
+``settings RENDERED``
+    Every ``PAYSTREAM_*`` key of the rendered ConfigMap and Secret is a real setting of
+    ``paystream/settings.py``, and the values load (needs the project's virtualenv).
+``tree K8S_DIR``
+    Nothing secret is committed: no Secret manifests, every env file a secretGenerator
+    reads is git-ignored and has a committed ``.example``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import fnmatch
+import json
+import os
+import re
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Obj = dict[str, Any]
+
+NAMESPACE = "paystream"
+WORKLOAD_KINDS = ("Deployment", "Job", "CronJob")
+# Where pods with a read-only root filesystem must get a writable emptyDir (a mount path in
+# pod specs, not a temporary file of this script).
+SCRATCH_DIR = "/tmp"  # noqa: S108
+# Settings that hold credentials: they belong in a Secret, never in a ConfigMap or a manifest.
+SECRET_SETTINGS = {
+    "PAYSTREAM_KAFKA__CONNECTION_STRING",
+    "PAYSTREAM_MYSQL__PRIMARY_URL",
+    "PAYSTREAM_MYSQL__REPLICA_URL",
+    "PAYSTREAM_REDIS__URL",
+    "PAYSTREAM_GREMLIN__PASSWORD",
+    "AZURE_STORAGE_CONNECTION_STRING",
+}
+# (MLFLOW_BACKEND_STORE_URI is not listed: the base's SQLite path is no credential. A
+# user:password@ in it, or in any other value, is caught by SECRET_VALUE below.)
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CONNECTION_STRING|ACCESS_KEY|ACCOUNT_KEY")
+# user:password@ inside a URL, or a key=value credential inside a connection string.
+SECRET_VALUE = re.compile(r"://[^/@\s:]*:[^/@\s]+@|(?i:AccountKey|SharedAccessKey)=[^;<\s]")
+PLACEHOLDER = re.compile(r"<[a-z][a-z0-9-]*>")
+HASHED = re.compile(r"-[a-z0-9]{10}$")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def load_objects(path: Path) -> list[Obj]:
+    with path.open() as handle:
+        return [doc for doc in yaml.safe_load_all(handle) if doc]
+
+
+def pod_spec(obj: Obj) -> Obj | None:
+    kind = obj.get("kind")
+    if kind in ("Deployment", "Job"):
+        spec: Obj = obj["spec"]["template"]["spec"]
+        return spec
+    if kind == "CronJob":
+        spec = obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        return spec
+    return None
+
+
+def pod_labels(obj: Obj) -> dict[str, str]:
+    if obj["kind"] == "CronJob":
+        template = obj["spec"]["jobTemplate"]["spec"]["template"]
+    else:
+        template = obj["spec"]["template"]
+    labels: dict[str, str] = template.get("metadata", {}).get("labels", {})
+    return labels
+
+
+def pod_annotations(obj: Obj) -> dict[str, str]:
+    if obj["kind"] == "CronJob":
+        template = obj["spec"]["jobTemplate"]["spec"]["template"]
+    else:
+        template = obj["spec"]["template"]
+    annotations: dict[str, str] = template.get("metadata", {}).get("annotations", {}) or {}
+    return annotations
+
+
+def containers(spec: Obj) -> Iterator[Obj]:
+    yield from spec.get("initContainers", []) or []
+    yield from spec.get("containers", []) or []
+
+
+def name_of(obj: Obj) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def config_data(objects: list[Obj], base_name: str) -> dict[str, str]:
+    """The data of the ConfigMap or Secret generated as ``base_name`` (hash suffix or not)."""
+    for obj in objects:
+        if obj["kind"] not in ("ConfigMap", "Secret"):
+            continue
+        name = obj["metadata"]["name"]
+        if name == base_name or (name.startswith(base_name + "-") and HASHED.search(name)):
+            if obj["kind"] == "Secret":
+                return {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
+            return dict(obj.get("data") or {})
+    return {}
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+def build_schemas(wheel: Path, version: str, out: Path) -> int:
+    """Self-contained kubeconform schemas for Kubernetes ``version`` from the wheel."""
+    prefix = f"kubernetes_validate/kubernetes-json-schema/v{version}-local-strict/"
+    ref_prefix = "/api/_definitions.json#/$defs/"
+    with zipfile.ZipFile(wheel) as archive:
+        names = [n for n in archive.namelist() if n.startswith(prefix) and n.endswith(".json")]
+        if not names:
+            available = sorted({n.split("/")[2] for n in archive.namelist() if n.count("/") >= 3})
+            print(f"no schemas for Kubernetes {version} in {wheel.name}; has: {available}")
+            return 1
+        definitions: dict[str, Any] = json.loads(archive.read(prefix + "_definitions.json"))[
+            "$defs"
+        ]
+
+        def rewrite(node: Any, found: list[str]) -> None:
+            # "/api/_definitions.json#/$defs/X" -> "#/$defs/X", collecting every X used.
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    if key == "$ref" and isinstance(value, str):
+                        if value.startswith(ref_prefix):
+                            node[key] = "#/$defs/" + value[len(ref_prefix) :]
+                        if node[key].startswith("#/$defs/"):
+                            found.append(node[key][len("#/$defs/") :])
+                    else:
+                        rewrite(value, found)
+            elif isinstance(node, list):
+                for value in node:
+                    rewrite(value, found)
+
+        tmp = out.with_name(out.name + ".partial")
+        tmp.mkdir(parents=True, exist_ok=True)
+        count = 0
+        for name in names:
+            filename = name.rsplit("/", 1)[1]
+            if filename.startswith("_") or filename == "all.json":
+                continue
+            schema = json.loads(archive.read(name))
+            pending: list[str] = []
+            rewrite(schema, pending)
+            bundled: dict[str, Any] = {}
+            while pending:
+                ref = pending.pop()
+                if ref in bundled:
+                    continue
+                definition = json.loads(json.dumps(definitions[ref]))
+                rewrite(definition, pending)
+                bundled[ref] = definition
+            if bundled:
+                schema["$defs"] = bundled
+            (tmp / filename).write_text(json.dumps(schema))
+            count += 1
+    tmp.rename(out)
+    print(f"{count} schemas for Kubernetes {version} written to {out}")
+    return 0
+
+
+# --------------------------------------------------------------------------- policy
+
+
+class Report:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.checks = 0
+
+    def require(self, ok: bool, message: str) -> None:
+        self.checks += 1
+        if not ok:
+            self.errors.append(message)
+
+
+def check_pod(report: Report, obj: Obj, spec: Obj, overlay: str) -> None:
+    where = name_of(obj)
+    security = spec.get("securityContext", {})
+    report.require(security.get("runAsNonRoot") is True, f"{where}: pod runAsNonRoot is not true")
+    report.require(
+        security.get("seccompProfile", {}).get("type") == "RuntimeDefault",
+        f"{where}: pod seccompProfile is not RuntimeDefault",
+    )
+    report.require(
+        spec.get("automountServiceAccountToken") is False,
+        f"{where}: automountServiceAccountToken is not false",
+    )
+    if obj["kind"] in ("Job", "CronJob"):
+        job = obj["spec"] if obj["kind"] == "Job" else obj["spec"]["jobTemplate"]["spec"]
+        report.require(
+            spec.get("restartPolicy") in ("Never", "OnFailure"),
+            f"{where}: restartPolicy must be Never or OnFailure",
+        )
+        report.require("backoffLimit" in job, f"{where}: no backoffLimit")
+        report.require("activeDeadlineSeconds" in job, f"{where}: no activeDeadlineSeconds")
+    volumes = {v["name"]: v for v in spec.get("volumes", []) or []}
+    for container in containers(spec):
+        here = f"{where} container {container['name']}"
+        resources = container.get("resources", {})
+        for section in ("requests", "limits"):
+            for resource in ("cpu", "memory"):
+                report.require(
+                    resource in resources.get(section, {}),
+                    f"{here}: no resources.{section}.{resource}",
+                )
+        csc = container.get("securityContext", {})
+        report.require(
+            csc.get("allowPrivilegeEscalation") is False,
+            f"{here}: allowPrivilegeEscalation is not false",
+        )
+        report.require(
+            "ALL" in csc.get("capabilities", {}).get("drop", []),
+            f"{here}: capabilities do not drop ALL",
+        )
+        report.require(
+            csc.get("readOnlyRootFilesystem") is True, f"{here}: root filesystem is writable"
+        )
+        mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", []) or []}
+        report.require(
+            SCRATCH_DIR in mounts and "emptyDir" in volumes.get(mounts[SCRATCH_DIR], {}),
+            f"{here}: read-only root filesystem but no emptyDir at {SCRATCH_DIR}",
+        )
+        for mount_name in mounts.values():
+            report.require(mount_name in volumes, f"{here}: mounts undefined volume {mount_name}")
+        image = container.get("image", "")
+        report.require(
+            image != "paystream:latest", f"{here}: base placeholder image paystream:latest"
+        )
+        if overlay != "local":
+            report.require(
+                ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"),
+                f"{here}: image {image!r} must pin a tag other than latest",
+            )
+        for env in container.get("env", []) or []:
+            if "value" in env:
+                report.require(
+                    not SECRET_NAME.search(env["name"]) and env["name"] not in SECRET_SETTINGS,
+                    f"{here}: env {env['name']} holds a literal value; use a secretKeyRef",
+                )
+                report.require(
+                    not SECRET_VALUE.search(str(env["value"])),
+                    f"{here}: env {env['name']} looks like an inline credential",
+                )
+        if obj["kind"] == "Deployment":
+            report.require(
+                "livenessProbe" in container, f"{here}: Deployment container has no livenessProbe"
+            )
+
+
+def check_references(report: Report, objects: list[Obj]) -> None:
+    present = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    for obj in objects:
+        spec = pod_spec(obj)
+        if spec is None:
+            continue
+        where = name_of(obj)
+        wanted: list[tuple[str, str, bool]] = []
+        account = spec.get("serviceAccountName")
+        if account:
+            wanted.append(("ServiceAccount", account, False))
+        for volume in spec.get("volumes", []) or []:
+            if "configMap" in volume:
+                wanted.append(("ConfigMap", volume["configMap"]["name"], False))
+            if "secret" in volume:
+                wanted.append(("Secret", volume["secret"]["secretName"], False))
+            if "persistentVolumeClaim" in volume:
+                claim = volume["persistentVolumeClaim"]["claimName"]
+                wanted.append(("PersistentVolumeClaim", claim, False))
+        for container in containers(spec):
+            for source in container.get("envFrom", []) or []:
+                for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+                    if key in source:
+                        ref = source[key]
+                        wanted.append((kind, ref["name"], bool(ref.get("optional"))))
+            for env in container.get("env", []) or []:
+                value_from = env.get("valueFrom", {})
+                for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+                    if key in value_from:
+                        ref = value_from[key]
+                        wanted.append((kind, ref["name"], bool(ref.get("optional"))))
+        for kind, name, optional in wanted:
+            report.require(
+                optional or (kind, name) in present,
+                f"{where}: references {kind}/{name}, which the overlay does not render",
+            )
+
+
+def check_policy(overlay: str, rendered: Path) -> int:
+    objects = load_objects(rendered)
+    report = Report()
+    by_kind: dict[str, list[Obj]] = {}
+    for obj in objects:
+        by_kind.setdefault(obj["kind"], []).append(obj)
+
+    for obj in objects:
+        meta = obj["metadata"]
+        where = name_of(obj)
+        labels = meta.get("labels", {})
+        report.require(
+            labels.get("app.kubernetes.io/part-of") == "paystream", f"{where}: no part-of label"
+        )
+        report.require("app.kubernetes.io/name" in labels, f"{where}: no app.kubernetes.io/name")
+        if obj["kind"] != "Namespace":
+            report.require(
+                meta.get("namespace") == NAMESPACE, f"{where}: not in namespace {NAMESPACE}"
+            )
+        spec = pod_spec(obj)
+        if spec is not None:
+            template_labels = pod_labels(obj)
+            report.require(
+                "app.kubernetes.io/name" in template_labels
+                and template_labels.get("app.kubernetes.io/part-of") == "paystream",
+                f"{where}: pod template lacks the standard labels",
+            )
+            check_pod(report, obj, spec, overlay)
+            annotations = pod_annotations(obj)
+            if annotations.get("prometheus.io/scrape") == "true":
+                ports = {
+                    str(p["containerPort"])
+                    for c in containers(spec)
+                    for p in c.get("ports", []) or []
+                }
+                report.require(
+                    annotations.get("prometheus.io/port") in ports,
+                    f"{where}: prometheus.io/port is not a container port",
+                )
+        if obj["kind"] == "ConfigMap":
+            for key, value in (obj.get("data") or {}).items():
+                report.require(
+                    key not in SECRET_SETTINGS and not SECRET_NAME.search(key),
+                    f"{where}: key {key} is a credential; it belongs in the Secret",
+                )
+                report.require(
+                    not SECRET_VALUE.search(str(value)),
+                    f"{where}: key {key} holds what looks like an inline credential",
+                )
+        if obj["kind"] == "Secret":
+            report.require(
+                bool(HASHED.search(meta["name"])),
+                f"{where}: Secrets must come from a secretGenerator (hashed name)",
+            )
+
+    check_references(report, objects)
+
+    deployments = {o["metadata"]["name"]: o for o in by_kind.get("Deployment", [])}
+    workloads = [o for o in objects if o["kind"] in WORKLOAD_KINDS]
+
+    # Services: a selector that finds pods, a target port they declare, readiness probes.
+    for service in by_kind.get("Service", []):
+        where = name_of(service)
+        selector = service["spec"].get("selector", {})
+        targets = [o for o in workloads if selects(selector, pod_labels(o))]
+        report.require(bool(targets), f"{where}: selector matches no pod template")
+        for target in targets:
+            spec = pod_spec(target) or {}
+            for port in service["spec"].get("ports", []):
+                target_port = port.get("targetPort", port["port"])
+                serving = [
+                    c
+                    for c in containers(spec)
+                    for p in c.get("ports", []) or []
+                    if target_port in (p.get("name"), p["containerPort"])
+                ]
+                report.require(bool(serving), f"{where}: targetPort {target_port} not declared")
+                for container in serving:
+                    report.require(
+                        "readinessProbe" in container,
+                        f"{where}: {name_of(target)} serves it without a readinessProbe",
+                    )
+
+    # HPA: its target exists and leaves the replica count to the HPA.
+    for hpa in by_kind.get("HorizontalPodAutoscaler", []):
+        where = name_of(hpa)
+        spec = hpa["spec"]
+        scaled = deployments.get(spec["scaleTargetRef"]["name"])
+        report.require(scaled is not None, f"{where}: scale target missing")
+        if scaled is not None:
+            report.require(
+                "replicas" not in scaled["spec"],
+                f"{where}: {name_of(scaled)} sets replicas, fighting the HPA",
+            )
+        report.require(
+            spec.get("minReplicas", 1) <= spec["maxReplicas"], f"{where}: min > max replicas"
+        )
+        report.require(
+            any(
+                m.get("resource", {}).get("name") == "cpu"
+                and m["resource"]["target"].get("type") == "Utilization"
+                for m in spec.get("metrics", [])
+            ),
+            f"{where}: no CPU utilization target",
+        )
+
+    # PodDisruptionBudgets select something.
+    for pdb in by_kind.get("PodDisruptionBudget", []):
+        selector = pdb["spec"]["selector"].get("matchLabels", {})
+        report.require(
+            any(selects(selector, pod_labels(o)) for o in workloads),
+            f"{name_of(pdb)}: selector matches no workload",
+        )
+
+    # Stream workers: replicas (plus any rollout surge) never exceed the partition count.
+    config = config_data(objects, "paystream-config")
+    partitions = int(config.get("PAYSTREAM_KAFKA__PARTITIONS", "6"))
+    worker = deployments.get("streams-worker")
+    report.require(worker is not None, "Deployment/streams-worker missing")
+    if worker is not None:
+        replicas = int(worker["spec"].get("replicas", 1))
+        rolling = worker["spec"].get("strategy", {}).get("rollingUpdate", {})
+        surge = rolling.get("maxSurge", "25%")
+        surge_pods = -(-replicas * int(surge[:-1]) // 100) if isinstance(surge, str) else int(surge)
+        report.require(
+            replicas + surge_pods <= partitions,
+            f"streams-worker: {replicas} replicas + surge {surge_pods} > {partitions} partitions",
+        )
+        report.require(
+            any(
+                selects(p["spec"]["selector"].get("matchLabels", {}), pod_labels(worker))
+                for p in by_kind.get("PodDisruptionBudget", [])
+            ),
+            "streams-worker: no PodDisruptionBudget",
+        )
+        print(f"  workers: {replicas} replica(s), surge {surge_pods}, {partitions} partitions")
+
+    # Phase 1 of a rollout (-l paystream.io/deploy-phase=pre) must carry all the migration
+    # Job needs: the Namespace, its ServiceAccount, ConfigMaps and Secrets.
+    migrate = next(
+        (o for o in by_kind.get("Job", []) if o["metadata"]["name"] == "ledger-migrate"), None
+    )
+    report.require(migrate is not None, "Job/ledger-migrate missing")
+    if migrate is not None:
+        spec = pod_spec(migrate) or {}
+        needed = [("Job", "ledger-migrate"), ("Namespace", NAMESPACE)]
+        needed.append(("ServiceAccount", spec.get("serviceAccountName", "default")))
+        for container in containers(spec):
+            report.require(
+                container.get("command", [])[:3] == ["paystream", "db", "upgrade"],
+                "Job/ledger-migrate does not run `paystream db upgrade`",
+            )
+            for source in container.get("envFrom", []):
+                for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+                    if key in source:
+                        needed.append((kind, source[key]["name"]))
+        phase = {
+            (o["kind"], o["metadata"]["name"])
+            for o in objects
+            if o["metadata"].get("labels", {}).get("paystream.io/deploy-phase") == "pre"
+        }
+        for item in needed:
+            report.require(item in phase, f"{item[0]}/{item[1]}: not labelled deploy-phase=pre")
+
+    # Spark CronJobs submit to the master from the ConfigMap.
+    for cron in by_kind.get("CronJob", []):
+        spec = pod_spec(cron) or {}
+        command = " ".join(
+            " ".join(c.get("command", []) + c.get("args", [])) for c in containers(spec)
+        )
+        report.require(
+            "spark/submit.sh" in command, f"{name_of(cron)}: does not go through spark-submit"
+        )
+    report.require(
+        bool(config.get("PAYSTREAM_LAKEHOUSE__SPARK_MASTER")),
+        "paystream-config has no PAYSTREAM_LAKEHOUSE__SPARK_MASTER",
+    )
+
+    placeholders = sorted(set(PLACEHOLDER.findall(rendered.read_text())))
+    if placeholders:
+        print(f"  placeholders to fill before applying: {', '.join(placeholders)}")
+    kinds = ", ".join(f"{len(v)} {k}" for k, v in sorted(by_kind.items()))
+    print(f"  {len(objects)} objects: {kinds}")
+    for error in report.errors:
+        print(f"  FAIL {error}")
+    print(f"  policy: {report.checks - len(report.errors)}/{report.checks} checks passed")
+    return 1 if report.errors else 0
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def check_settings(rendered: Path) -> int:
+    """Load paystream's settings from exactly what the pods would get through envFrom."""
+    from pydantic import BaseModel
+
+    from paystream.settings import Settings, load_settings
+
+    objects = load_objects(rendered)
+    env = {**config_data(objects, "paystream-config"), **config_data(objects, "paystream-secrets")}
+    errors: list[str] = []
+    for key in sorted(env):
+        if not key.startswith("PAYSTREAM_"):
+            continue
+        parts = key[len("PAYSTREAM_") :].lower().split("__")
+        model: type[BaseModel] | None = Settings
+        for part in parts:
+            field = model.model_fields.get(part) if model is not None else None
+            annotation = field.annotation if field is not None else None
+            if field is None:
+                errors.append(f"{key}: no such setting in paystream/settings.py")
+                break
+            model = (
+                annotation
+                if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+                else None
+            )
+    saved = {k: v for k, v in os.environ.items() if k.startswith("PAYSTREAM_")}
+    for key in saved:
+        del os.environ[key]
+    os.environ.update({k: v for k, v in env.items() if k.startswith("PAYSTREAM_")})
+    try:
+        settings = load_settings(_env_file=None)
+    except Exception as exc:
+        errors.append(str(exc))
+        settings = None
+    finally:
+        for key in env:
+            os.environ.pop(key, None)
+        os.environ.update(saved)
+    if settings is not None:
+        print(
+            f"  settings: {len(env)} keys load; kafka.profile={settings.kafka.profile}, "
+            f"partitions={settings.kafka.partitions}, "
+            f"spark_master={settings.lakehouse.spark_master}"
+        )
+        root = env.get("PAYSTREAM_LAKEHOUSE__ROOT")
+        if root and str(settings.lakehouse.root) != root:
+            print(
+                f"  WARNING lakehouse.root is a Path: {root!r} loads as "
+                f"{str(settings.lakehouse.root)!r} (a URI needs a str setting)"
+            )
+    for error in errors:
+        print(f"  FAIL {error}")
+    return 1 if errors else 0
+
+
+# --------------------------------------------------------------------------- tree
+
+
+def check_tree(k8s_dir: Path) -> int:
+    errors: list[str] = []
+    ignore = k8s_dir / ".gitignore"
+    patterns = [
+        line.strip()
+        for line in (ignore.read_text().splitlines() if ignore.exists() else [])
+        if line.strip() and not line.startswith("#")
+    ]
+    env_files = 0
+    for path in sorted(k8s_dir.rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") == "Secret":
+                errors.append(f"{path.relative_to(k8s_dir)}: a committed Secret manifest")
+            if isinstance(doc, dict) and doc.get("kind") == "Kustomization":
+                for generator in doc.get("secretGenerator", []) or []:
+                    if generator.get("literals"):
+                        errors.append(f"{path}: secretGenerator literals put values in git")
+                    for env_file in generator.get("envs", []) + generator.get("files", []):
+                        env_files += 1
+                        name = Path(env_file.split("=", 1)[-1]).name
+                        if not any(fnmatch.fnmatch(name, p) for p in patterns):
+                            errors.append(f"{path.parent}/{env_file}: not git-ignored")
+                        example = path.parent / (env_file + ".example")
+                        if not example.exists():
+                            errors.append(f"{example}: missing")
+    for error in errors:
+        print(f"  FAIL {error}")
+    print(
+        f"  secrets: no Secret manifests committed; {env_files} secretGenerator env files, "
+        "each git-ignored with a committed .example"
+        if not errors
+        else "  secrets: problems above"
+    )
+    return 1 if errors else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    schemas = sub.add_parser("schemas")
+    schemas.add_argument("wheel", type=Path)
+    schemas.add_argument("version")
+    schemas.add_argument("out", type=Path)
+    policy = sub.add_parser("policy")
+    policy.add_argument("overlay")
+    policy.add_argument("rendered", type=Path)
+    settings = sub.add_parser("settings")
+    settings.add_argument("rendered", type=Path)
+    tree = sub.add_parser("tree")
+    tree.add_argument("k8s_dir", type=Path)
+    args = parser.parse_args()
+    if args.command == "schemas":
+        return build_schemas(args.wheel, args.version, args.out)
+    if args.command == "policy":
+        return check_policy(args.overlay, args.rendered)
+    if args.command == "settings":
+        return check_settings(args.rendered)
+    return check_tree(args.k8s_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
