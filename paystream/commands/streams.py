@@ -23,9 +23,7 @@ def run(
     ] = 0,
     metrics_addr: Annotated[
         str,
-        typer.Option(
-            "--metrics-addr", help="Address /metrics binds to (0.0.0.0 inside a pod)."
-        ),
+        typer.Option("--metrics-addr", help="Address /metrics binds to (0.0.0.0 inside a pod)."),
     ] = "127.0.0.1",
     log_level: Annotated[str, typer.Option("--log-level", help="Worker log level.")] = "info",
 ) -> None:
