@@ -13,7 +13,8 @@ from rich.table import Table
 
 from paystream.settings import REPO_ROOT, Settings, get_settings
 
-console = Console()
+# Wide enough that the reconciliation tables never truncate an amount.
+console = Console(width=140)
 
 
 def demo(
