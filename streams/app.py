@@ -18,6 +18,7 @@ import faust
 
 from paystream.contracts import TOPICS
 from paystream.settings import Settings
+from streams.pipeline import Pipeline
 from streams.validation import RawRecord
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,23 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     return options
 
 
+async def write_batch(
+    pipeline: Pipeline, dead_letters: faust.TopicT, records: list[RawRecord]
+) -> None:
+    """Write one batch to every sink, then make its dead letters durable."""
+    # The sinks block (SQL, Redis, Gremlin): run them off the event loop so that the consumer
+    # keeps heart-beating during a long retry.
+    result = await asyncio.to_thread(pipeline.process, records)
+    pending = [
+        await dead_letters.send(key=letter.key(), value=letter.to_bytes())
+        for letter in result.dead_letters
+    ]
+    # Dead letters must be durable before the batch's offsets are acknowledged.
+    for future in pending:
+        await future
+    log.debug("batch: %d events, %d dead", result.events, len(result.dead_letters))
+
+
 def create_app(settings: Settings) -> faust.App:
     """Build the Faust app and its materializing agent. Sinks connect when the agent starts."""
     app = faust.App(settings.streams.app_id, **faust_settings(settings))
@@ -80,24 +98,19 @@ def create_app(settings: Settings) -> faust.App:
                     RawRecord(e.message.topic, e.message.partition, e.message.offset, e.value)
                     for e in events
                 ]
-                # The sinks block (SQL, Redis, Gremlin): run them off the event loop so that
-                # the consumer keeps heart-beating during a long retry.
+                # take_events() acknowledges the batch in a `finally:` on its way out, even when
+                # the body raised or was cancelled (shutdown, rebalance). So nothing may leave
+                # this body half-done: an error or a cancellation mid-batch exits hard, like a
+                # crash, and the unacknowledged batch is re-read after a restart.
                 try:
-                    result = await asyncio.to_thread(pipeline.process, records)
+                    await write_batch(pipeline, dead_letters, records)
+                except asyncio.CancelledError:
+                    log.warning("stopped mid-batch; exiting unacknowledged (re-read on restart)")
+                    os._exit(75)
                 except Exception:
-                    # Transient failures are retried inside the pipeline. Anything else must
-                    # not reach take_events(), which would acknowledge the batch on the way
-                    # out: exit hard, like a crash, so the batch is re-read after a restart.
-                    log.critical("unrecoverable sink error; exiting unacknowledged", exc_info=True)
+                    # Transient sink failures are retried inside the pipeline; this is not one.
+                    log.critical("unrecoverable batch error; exiting unacknowledged", exc_info=True)
                     os._exit(70)
-                pending = [
-                    await dead_letters.send(key=letter.key(), value=letter.to_bytes())
-                    for letter in result.dead_letters
-                ]
-                # Dead letters must be durable before the batch's offsets are acknowledged.
-                for future in pending:
-                    await future
-                log.debug("batch: %d events, %d dead", result.events, len(result.dead_letters))
         finally:
             await asyncio.to_thread(pipeline.close)
 
