@@ -32,6 +32,8 @@ def main(
     )
     # gremlinpython logs every client open/close at INFO.
     logging.getLogger("gremlinpython").setLevel(logging.WARNING)
+    # aiokafka logs whole request structs at DEBUG, the Event Hubs SASL secret included.
+    logging.getLogger("aiokafka").setLevel(logging.INFO)
 
 
 def _register() -> None:

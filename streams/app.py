@@ -45,7 +45,10 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "producer_metadata_max_age_ms": kafka.metadata_max_age_ms,
         "broker_request_timeout": max(kafka.request_timeout_ms / 1000, 90.0),
         "producer_request_timeout": kafka.request_timeout_ms / 1000,
-        "stream_wait_empty": False,
+        # On a rebalance, finish the batch in hand before the partition moves to another
+        # worker, so two workers never write the same batch at once.
+        "stream_wait_empty": True,
+        "producer_max_request_size": 1_000_000,
     }
     if kafka.profile == "eventhubs":
         assert kafka.connection_string is not None

@@ -32,7 +32,7 @@ def validate(record: RawRecord) -> Envelope | DeadLetter:
     raw = record.value or b""
 
     def dead(reason: str, detail: str) -> DeadLetter:
-        return DeadLetter(
+        return DeadLetter.capped(
             reason=reason,
             detail=detail[:2000],
             source=record.topic,
@@ -49,7 +49,8 @@ def validate(record: RawRecord) -> Envelope | DeadLetter:
         event = parse_event(raw)
     except ContractError as exc:
         return dead(exc.reason, str(exc))
-    except (ValueError, RecursionError) as exc:
-        # e.g. invalid UTF-8 or absurd nesting: still a bad record, never a crash.
+    except Exception as exc:
+        # e.g. invalid UTF-8, absurd nesting, a value no type can hold: still a bad record,
+        # never a crash (a crash here would re-read the same record forever).
         return dead("malformed_json", f"{type(exc).__name__}: {exc}"[:500])
     return Envelope(event, record.topic, record.partition, record.offset)

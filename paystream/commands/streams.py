@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Annotated
 
 import typer
@@ -45,6 +46,9 @@ def run(
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr=metrics_addr)
+    # aiokafka logs whole request structs at DEBUG, the Event Hubs SASL secret included;
+    # an explicit level keeps it out even under --log-level debug.
+    logging.getLogger("aiokafka").setLevel(logging.INFO)
     app = create_app(settings)
     faust.Worker(app, loglevel=log_level.upper(), quiet=True).execute_from_commandline()
 

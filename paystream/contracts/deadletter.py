@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+
+#: Base64 grows data by a third; this keeps a dead letter well under a 1 MB Kafka record.
+MAX_ORIGINAL_BYTES = 256 * 1024
 
 
 def _b64(value: bytes) -> str:
@@ -40,6 +44,19 @@ class DeadLetter(BaseModel):
         if isinstance(value, str):
             return base64.b64decode(value)
         return value
+
+    @classmethod
+    def capped(cls, *, original: bytes, detail: str = "", **fields: object) -> DeadLetter:
+        """A dead letter whose copy of ``original`` fits in one Kafka record.
+
+        Larger originals keep their first :data:`MAX_ORIGINAL_BYTES` bytes; the detail records
+        the full size and sha256, and the source position still points at the whole record.
+        """
+        if len(original) > MAX_ORIGINAL_BYTES:
+            digest = hashlib.sha256(original).hexdigest()
+            detail = f"{detail} [original truncated: {len(original)} bytes, sha256 {digest}]"
+            original = original[:MAX_ORIGINAL_BYTES]
+        return cls(original=original, detail=detail[:2000], **fields)
 
     def to_bytes(self) -> bytes:
         """Wire form: compact JSON."""

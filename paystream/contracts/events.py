@@ -35,7 +35,11 @@ EVENT_NAMESPACE = uuid.UUID("6f1c3f0e-5b8e-4d4a-9a63-3f0a3b6f9c21")
 def _require_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must carry a timezone (UTC)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # e.g. 9999-12-31T23:30-05:00 has no UTC representation.
+        raise ValueError("is out of range once converted to UTC") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_require_utc)]

@@ -91,6 +91,10 @@ class LedgerSink:
         """Apply the batch once, whatever was applied before; return touched totals."""
         with self.database.writer.begin() as conn:
             fresh = self._unprocessed(conn, batch)
+            # Claim the events first with a plain INSERT: a second worker writing the same
+            # batch concurrently blocks on these keys, then fails with a duplicate-key error,
+            # rolls back, and its retry finds the events processed. No double count.
+            self._mark_processed(conn, fresh)
             deltas = _Deltas()
             self._parties(conn, fresh)
             self._orders(conn, fresh)
@@ -98,7 +102,6 @@ class LedgerSink:
             self._bookings(conn, fresh)
             self._payments_and_refunds(conn, fresh, deltas)
             deltas.flush(conn)
-            self._mark_processed(conn, fresh)
             return self._snapshot(conn, batch)
 
     # -- dedup ---------------------------------------------------------------------------
@@ -132,7 +135,8 @@ class LedgerSink:
             }
             for item in fresh
         ]
-        _upsert(conn, ProcessedEvent, rows, ())
+        if rows:
+            conn.execute(insert(ProcessedEvent), rows)
 
     # -- entities ----------------------------------------------------------------------
 

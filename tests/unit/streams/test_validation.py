@@ -64,4 +64,20 @@ def test_bad_records_become_dead_letters_with_reason_position_and_original_bytes
     assert isinstance(outcome, DeadLetter)
     assert outcome.reason == reason
     assert (outcome.source, outcome.partition, outcome.offset) == ("paystream.payments", 2, 41)
-    assert outcome.original == (value or b"")
+    assert (value or b"").startswith(outcome.original)
+
+
+def test_a_timestamp_with_no_utc_representation_is_a_dead_letter_not_a_crash():
+    for stamp in ("9999-12-31T23:30:00-05:00", "0001-01-01T00:10:00+01:00"):
+        outcome = validate(record(json.dumps({**GOOD, "occurred_at": stamp}).encode()))
+        assert isinstance(outcome, DeadLetter)
+        assert "occurred_at" in outcome.detail
+
+
+def test_a_huge_bad_record_gives_a_dead_letter_that_still_fits_one_kafka_record():
+    value = b"{" + b"x" * (MAX_RECORD_BYTES + 10)
+    outcome = validate(record(value))
+    assert outcome.reason == "oversized_record"
+    assert len(outcome.to_bytes()) < 1_000_000
+    assert outcome.original == value[: len(outcome.original)]
+    assert str(len(value)) in outcome.detail and "sha256" in outcome.detail
