@@ -15,7 +15,7 @@ test: bootstrap lint
 lint: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy paystream compose lakehouse streams bench
+	.venv/bin/mypy paystream compose lakehouse streams ml api bench
 
 stack-down: bootstrap
 	.venv/bin/paystream stack down

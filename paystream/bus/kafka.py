@@ -26,8 +26,8 @@ from paystream.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
-#: Topics that are not event topics: the dead-letter topic and the risk decisions.
-SYSTEM_TOPICS = ("dlq", "decisions")
+#: Topics that carry no event contract: the dead-letter topic.
+SYSTEM_TOPICS = ("dlq",)
 
 
 def all_topics(settings: KafkaSettings) -> list[str]:

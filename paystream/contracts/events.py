@@ -62,6 +62,7 @@ class EventType(StrEnum):
     REFUND_ISSUED = "refund.issued"
     BOOKING_MADE = "booking.made"
     BOOKING_CANCELLED = "booking.cancelled"
+    RISK_DECIDED = "risk.decided"
 
 
 class Event(BaseModel):
@@ -305,6 +306,49 @@ class BookingCancelled(Event):
     reason: ShortText = ""
 
 
+# --- risk ------------------------------------------------------------------------------
+
+
+class Decision(StrEnum):
+    """What the risk agent says about one authorization."""
+
+    APPROVE = "approve"
+    REVIEW = "review"
+    DECLINE = "decline"
+
+
+ReasonCode = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Z0-9_]+$")]
+FeatureName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+
+
+class RiskDecided(Event):
+    """The risk agent's decision on one ``payment.authorized``.
+
+    Its ``event_id`` derives from the authorization's, so a re-scored replay carries the same
+    id and every consumer keeps one decision per payment. ``features`` is the exact vector the
+    decision used (``None`` where a feature was unavailable): training reads it back, so the
+    model learns from what scoring saw. ``score`` is a probability-like number in [0, 1], not
+    money.
+    """
+
+    topic: ClassVar[str] = "decisions"
+    event_type: Literal["risk.decided"] = "risk.decided"
+    authorization_event_id: uuid.UUID
+    payment_id: Identifier
+    customer_id: Identifier
+    merchant_id: Identifier
+    amount: Money
+    card_fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{32,64}$")] | None = None
+    decision: Decision
+    score: float = Field(ge=0.0, le=1.0)
+    rules_score: float = Field(ge=0.0, le=1.0)
+    reasons: Annotated[list[ReasonCode], Field(max_length=32)] = []
+    model_version: Annotated[str, Field(max_length=64)] | None = None
+    degraded: bool = False
+    features: Annotated[dict[FeatureName, float | None], Field(max_length=128)] = {}
+    authorized_at: UtcDatetime
+
+
 AnyEvent = Annotated[
     CustomerRegistered
     | MerchantRegistered
@@ -316,7 +360,8 @@ AnyEvent = Annotated[
     | PaymentFailed
     | RefundIssued
     | BookingMade
-    | BookingCancelled,
+    | BookingCancelled
+    | RiskDecided,
     Field(discriminator="event_type"),
 ]
 
@@ -334,6 +379,7 @@ EVENT_CLASSES: dict[str, type[Event]] = {
         RefundIssued,
         BookingMade,
         BookingCancelled,
+        RiskDecided,
     )
 }
 

@@ -17,10 +17,12 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Double,
     Index,
     Integer,
     MetaData,
     String,
+    Text,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -220,3 +222,32 @@ class PairTotal(Base):
 
 
 Index("ix_processed_events_processed_at", ProcessedEvent.processed_at)
+
+
+class RiskDecision(Base):
+    """The risk agent's decision on one payment, with the feature vector it used.
+
+    One row per payment, whatever the number of times the authorization was re-scored
+    (a replay re-publishes the same decision event id). ``features`` is JSON text of the
+    ``FEATURES`` vector (``null`` where missing): fraud training reads it back, so the model
+    learns from exactly what scoring saw. ``reasons`` is a comma-separated list of codes.
+    """
+
+    __tablename__ = "risk_decisions"
+
+    payment_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    event_id: Mapped[str] = mapped_column(CHAR(36), unique=True)
+    customer_id: Mapped[str] = mapped_column(Id, index=True)
+    merchant_id: Mapped[str] = mapped_column(Id, index=True)
+    card_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    amount_minor: Mapped[int] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(Currency)
+    decision: Mapped[str] = mapped_column(String(16), index=True)
+    score: Mapped[float] = mapped_column(Double)
+    rules_score: Mapped[float] = mapped_column(Double)
+    reasons: Mapped[str] = mapped_column(String(512))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    degraded: Mapped[bool] = mapped_column(Boolean)
+    features: Mapped[str] = mapped_column(Text)
+    authorized_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+    decided_at: Mapped[datetime] = mapped_column(Timestamp)

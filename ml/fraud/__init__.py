@@ -1,0 +1,1 @@
+"""The fraud model: one feature definition shared by stream scoring and training."""

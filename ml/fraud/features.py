@@ -1,0 +1,160 @@
+"""The fraud features: one definition, used by the stream scorer and by training.
+
+The stream's risk agent gathers :class:`FeatureInputs` from Redis and the graph, turns them
+into a :class:`FeatureVector` with :func:`compute_features`, and logs that exact vector with
+its decision (``RiskDecided.features``). Training reads the logged vectors back and orders
+them with :func:`to_row`, so the model is trained on what scoring saw, and the two cannot
+drift apart: there is no second implementation of any feature.
+
+This module is pure (no I/O) and cheap to import: the stream workers load it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from paystream.money import currency_exponent
+
+#: Every model feature, in the column order the model is trained and scored with.
+FEATURES: tuple[str, ...] = (
+    "amount_major",
+    "amount_over_customer_mean",
+    "customer_count_1m",
+    "customer_count_1h",
+    "customer_count_24h",
+    "customer_amount_1h_major",
+    "card_count_1m",
+    "card_count_1h",
+    "card_count_24h",
+    "card_mean_amount_1h_major",
+    "device_count_1h",
+    "device_count_24h",
+    "customer_prior_payments",
+    "customer_guest",
+    "new_device",
+    "new_country",
+    "foreign_country",
+    "merchant_refund_rate",
+    "merchant_high_risk_category",
+    "device_customers",
+    "card_customers",
+    "fraud_linked_customers",
+)
+#: Features that come from the graph; ``None`` in all of them means the graph was unavailable.
+GRAPH_FEATURES: tuple[str, ...] = ("device_customers", "card_customers", "fraud_linked_customers")
+#: Merchant categories where card-not-present fraud concentrates.
+HIGH_RISK_CATEGORIES = frozenset({"ecommerce", "services"})
+
+FeatureVector = dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class Window:
+    """Authorizations of one customer, card or device up to and including this one."""
+
+    count_1m: int = 0
+    count_1h: int = 0
+    count_24h: int = 0
+    amount_1h_minor: int = 0
+
+
+@dataclass(frozen=True)
+class GraphView:
+    """What the graph knows about the payer, the device and the card."""
+
+    device_customers: int = 0
+    card_customers: int = 0
+    fraud_linked_customers: int = 0
+
+
+@dataclass(frozen=True)
+class FeatureInputs:
+    """Everything a decision needs, gathered before scoring.
+
+    ``None`` means unknown: no history for the customer, no merchant profile yet, or (for
+    ``graph``) the graph could not be asked in time.
+    """
+
+    amount_minor: int
+    currency: str
+    customer: Window
+    card: Window | None
+    device: Window | None
+    customer_mean_minor: float | None
+    customer_prior_payments: int
+    customer_guest: bool | None
+    new_device: bool | None
+    new_country: bool | None
+    foreign_country: bool | None
+    merchant_refund_rate: float | None
+    merchant_category: str | None
+    graph: GraphView | None
+
+
+def _major(amount_minor: float, currency: str) -> float:
+    return amount_minor / 10 ** currency_exponent(currency)
+
+
+def _flag(value: bool | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def compute_features(x: FeatureInputs) -> FeatureVector:
+    """The feature vector of one authorization; ``None`` marks a missing feature."""
+    card, device = x.card, x.device
+    mean = x.customer_mean_minor
+    card_mean = None
+    if card is not None and card.count_1h:
+        card_mean = _major(card.amount_1h_minor / card.count_1h, x.currency)
+    vector: FeatureVector = {
+        "amount_major": _major(x.amount_minor, x.currency),
+        "amount_over_customer_mean": x.amount_minor / mean if mean else None,
+        "customer_count_1m": float(x.customer.count_1m),
+        "customer_count_1h": float(x.customer.count_1h),
+        "customer_count_24h": float(x.customer.count_24h),
+        "customer_amount_1h_major": _major(x.customer.amount_1h_minor, x.currency),
+        "card_count_1m": None if card is None else float(card.count_1m),
+        "card_count_1h": None if card is None else float(card.count_1h),
+        "card_count_24h": None if card is None else float(card.count_24h),
+        "card_mean_amount_1h_major": card_mean,
+        "device_count_1h": None if device is None else float(device.count_1h),
+        "device_count_24h": None if device is None else float(device.count_24h),
+        "customer_prior_payments": float(x.customer_prior_payments),
+        "customer_guest": _flag(x.customer_guest),
+        "new_device": _flag(x.new_device),
+        "new_country": _flag(x.new_country),
+        "foreign_country": _flag(x.foreign_country),
+        "merchant_refund_rate": x.merchant_refund_rate,
+        "merchant_high_risk_category": (
+            None
+            if x.merchant_category is None
+            else float(x.merchant_category in HIGH_RISK_CATEGORIES)
+        ),
+        "device_customers": None if x.graph is None else float(x.graph.device_customers),
+        "card_customers": None if x.graph is None else float(x.graph.card_customers),
+        "fraud_linked_customers": (
+            None if x.graph is None else float(x.graph.fraud_linked_customers)
+        ),
+    }
+    return vector
+
+
+def to_row(vector: Mapping[str, float | None]) -> list[float]:
+    """The model's input row: :data:`FEATURES` in order, ``NaN`` for missing ones.
+
+    Gradient-boosted trees route ``NaN`` down a learned branch, so a missing feature is
+    information, not an error. Unknown keys are ignored (an older logged vector may lack a
+    newer feature: it reads as missing).
+    """
+    row: list[float] = []
+    for name in FEATURES:
+        value = vector.get(name)
+        row.append(math.nan if value is None else float(value))
+    return row
+
+
+def to_matrix(vectors: Sequence[Mapping[str, float | None]]) -> list[list[float]]:
+    """Rows for many vectors, in :data:`FEATURES` order."""
+    return [to_row(v) for v in vectors]
