@@ -134,6 +134,40 @@ class StreamsSettings(BaseModel):
     batch_within_s: float = Field(default=0.1, gt=0)
 
 
+class RiskSettings(BaseModel):
+    """The risk agent: real-time fraud scoring of every authorization."""
+
+    app_id: str = "paystream-risk"
+    # Small batches taken as soon as they are there: decision latency is the point.
+    batch_size: int = Field(default=200, ge=1, le=5_000)
+    batch_within_s: float = Field(default=0.002, gt=0)
+    # Time the graph gets per batch before the decision goes ahead without its features.
+    graph_timeout_ms: int = Field(default=40, ge=1)
+    model_name: str = "paystream-fraud"
+    model_poll_s: float = Field(default=10.0, gt=0)
+    # Rules-only thresholds; a model version's tags of the same names override them.
+    review_threshold: float = Field(default=0.5, ge=0, le=1)
+    decline_threshold: float = Field(default=0.85, ge=0, le=1)
+    decision_ttl_s: int = Field(default=30 * 86400, ge=60)
+
+
+class ApiSettings(BaseModel):
+    """The HTTP API (``paystream api serve``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Token bucket per API key: sustained requests/s and burst size (keys may override both).
+    rate_limit_per_s: float = Field(default=50.0, gt=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    jwt_secret: SecretStr = SecretStr("paystream-dev-jwt-secret-change-me")
+    # HMAC key for stored API-key hashes: a leaked key store alone cannot be brute-forced.
+    key_pepper: SecretStr = SecretStr("paystream-dev-key-pepper-change-me")
+    idempotency_ttl_s: int = 24 * 3600
+    # How often cached Delta gold table handles look for new versions.
+    gold_refresh_s: float = Field(default=10.0, ge=0)
+    recommender_experiment: str = "paystream-recommender"
+
+
 class StackSettings(BaseModel):
     """Ports and folders of the local process stack (compose/local)."""
 
@@ -166,7 +200,9 @@ class Settings(BaseSettings):
     mlflow: MLflowSettings = MLflowSettings()
     lakehouse: LakehouseSettings = LakehouseSettings()
     streams: StreamsSettings = StreamsSettings()
+    risk: RiskSettings = RiskSettings()
     stack: StackSettings = StackSettings()
+    api: ApiSettings = ApiSettings()
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -59,6 +59,10 @@ class StreamWorld:
             "PAYSTREAM_STREAMS__NAMESPACE": s.streams.namespace,
             "PAYSTREAM_STREAMS__BATCH_SIZE": str(s.streams.batch_size),
             "PAYSTREAM_STREAMS__BATCH_WITHIN_S": str(s.streams.batch_within_s),
+            "PAYSTREAM_RISK__APP_ID": s.risk.app_id,
+            "PAYSTREAM_RISK__MODEL_NAME": s.risk.model_name,
+            "PAYSTREAM_RISK__MODEL_POLL_S": str(s.risk.model_poll_s),
+            "PAYSTREAM_RISK__GRAPH_TIMEOUT_MS": str(s.risk.graph_timeout_ms),
         }
 
     @property
@@ -66,11 +70,12 @@ class StreamWorld:
         """The event topics the workers consume."""
         return [self.settings.kafka.topic(t) for t in TOPICS]
 
-    def start_worker(self, metrics_port: int = 0) -> subprocess.Popen[bytes]:
-        """Start one worker process; its log goes to ``logs/worker-N.log``."""
+    def start_worker(self, metrics_port: int = 0, kind: str = "run") -> subprocess.Popen[bytes]:
+        """Start one worker process (``kind`` "run" materializes, "risk" scores); its log goes
+        to ``logs/worker-N.log``."""
         self.logs.mkdir(parents=True, exist_ok=True)
         log = (self.logs / f"worker-{len(self.workers)}.log").open("ab")
-        argv = [PAYSTREAM, "streams", "run", "--log-level", "warning"]
+        argv = [PAYSTREAM, "streams", kind, "--log-level", "warning"]
         if metrics_port:
             argv += ["--metrics-port", str(metrics_port)]
         proc = subprocess.Popen(
@@ -137,6 +142,18 @@ class StreamWorld:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the workers did not catch up in {timeout_s} s")
             time.sleep(0.5)
+
+    def wait_all_caught_up(self, timeout_s: float = 180) -> None:
+        """Block until the risk agents scored every payment and the materializing workers
+        stored everything, their decisions included."""
+        deadline = time.monotonic() + timeout_s
+        payments = [self.settings.kafka.topic("payments")]
+        while asyncio.run(consumer_lag(self.settings.kafka, self.settings.risk.app_id, payments)):
+            self._check_workers()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the risk agents did not catch up in {timeout_s} s")
+            time.sleep(0.25)
+        self.wait_caught_up(max(1.0, deadline - time.monotonic()))
 
     def _purge_projections(self) -> None:
         import redis
@@ -208,6 +225,9 @@ def create_world(
                     "namespace": tag,
                     "batch_size": batch_size or settings.streams.batch_size,
                 }
+            ),
+            "risk": settings.risk.model_copy(
+                update={"app_id": f"risk-{tag}", "model_name": f"paystream-fraud-{tag}"}
             ),
         }
     )

@@ -62,7 +62,7 @@ class BatchResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _retrying(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def retrying(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Retry a sink write on transient errors, forever, with capped exponential backoff."""
     warn = before_sleep_log(log, logging.WARNING)
 
@@ -104,7 +104,7 @@ class Pipeline:
         if not valid:
             return result
         started = time.perf_counter()
-        snapshot = _retrying("ledger")(self.ledger.write)(valid)
+        snapshot = retrying("ledger")(self.ledger.write)(valid)
         result.seconds["ledger"] = time.perf_counter() - started
         SINK_SECONDS.labels("ledger").observe(result.seconds["ledger"])
         # The projections are independent of each other: write them side by side, so the
@@ -122,7 +122,7 @@ class Pipeline:
     @staticmethod
     def _project(projection: Projection, valid: list[Envelope], snapshot: LedgerSnapshot) -> float:
         started = time.perf_counter()
-        _retrying(projection.name)(projection.apply)(valid, snapshot)
+        retrying(projection.name)(projection.apply)(valid, snapshot)
         seconds = time.perf_counter() - started
         SINK_SECONDS.labels(projection.name).observe(seconds)
         return seconds

@@ -53,6 +53,39 @@ def run(
     faust.Worker(app, loglevel=log_level.upper(), quiet=True).execute_from_commandline()
 
 
+@app.command()
+def risk(
+    metrics_port: Annotated[
+        int, typer.Option("--metrics-port", help="Prometheus /metrics port (0: off).")
+    ] = 0,
+    metrics_addr: Annotated[
+        str,
+        typer.Option("--metrics-addr", help="Address /metrics binds to (0.0.0.0 inside a pod)."),
+    ] = "127.0.0.1",
+    log_level: Annotated[str, typer.Option("--log-level", help="Worker log level.")] = "info",
+) -> None:
+    """Start one risk agent: scores every payment authorization in real time.
+
+    Features come from Redis windows and the graph; rules and the MLflow champion of
+    PAYSTREAM_RISK__MODEL_NAME (followed without restarts) decide approve, review or decline.
+    Decisions go to Redis and to the decisions topic, which `streams run` stores in the ledger.
+    """
+    import faust
+
+    from paystream.bus.kafka import ensure_topics
+    from streams.risk.agent import create_risk_app
+
+    settings = get_settings()
+    asyncio.run(ensure_topics(settings.kafka))
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=metrics_addr)
+    logging.getLogger("aiokafka").setLevel(logging.INFO)
+    app = create_risk_app(settings)
+    faust.Worker(app, loglevel=log_level.upper(), quiet=True).execute_from_commandline()
+
+
 @app.command("rebuild-redis")
 def rebuild_redis() -> None:
     """Rewrite the Redis projection (profiles, totals, 24 h risk windows, live sessions) from

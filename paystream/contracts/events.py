@@ -345,7 +345,10 @@ class RiskDecided(Event):
     reasons: Annotated[list[ReasonCode], Field(max_length=32)] = []
     model_version: Annotated[str, Field(max_length=64)] | None = None
     degraded: bool = False
-    features: Annotated[dict[FeatureName, float | None], Field(max_length=128)] = {}
+    features: Annotated[
+        dict[FeatureName, Annotated[float, Field(allow_inf_nan=False)] | None],
+        Field(max_length=128),
+    ] = {}
     authorized_at: UtcDatetime
 
 

@@ -32,7 +32,6 @@ mattering locally (about 7,000 upserts/s here against 2,600/s at 16 bindings).
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,7 +46,6 @@ from gremlin_python.driver.serializer import (
     GraphSONSerializersV2d0,
     GraphSONSerializersV3d0,
 )
-from gremlin_python.statics import long
 
 from paystream.contracts.events import (
     CustomerRegistered,
@@ -55,19 +53,49 @@ from paystream.contracts.events import (
     MerchantRegistered,
     OrderPlaced,
     PaymentAuthorized,
+    RefundIssued,
+    RefundReason,
+    RiskDecided,
     SessionStarted,
 )
 from paystream.errors import ServiceUnavailableError
 from paystream.settings import GremlinSettings
+from streams.sinks.graph_scripts import (
+    EDGE_LABELS,
+    NS,
+    VERTEX_LABELS,
+    EdgeUpsert,
+    PropValue,
+    Statement,
+    Upsert,
+    VertexMark,
+    VertexUpsert,
+    build_requests,
+    cacheable,
+    edge_id,
+    row_key,
+    vertex_id,
+)
 from streams.sinks.port import Envelope, LedgerSnapshot, PairTotals
 
-VERTEX_LABELS = frozenset({"customer", "merchant", "product", "device", "card"})
-EDGE_LABELS = frozenset({"PAID", "BOUGHT", "USED"})
-NS = "ns"
+__all__ = [
+    "EDGE_LABELS",
+    "NS",
+    "VERTEX_LABELS",
+    "EdgeUpsert",
+    "GraphPlan",
+    "GremlinGraphSink",
+    "Statement",
+    "VertexMark",
+    "VertexUpsert",
+    "build_requests",
+    "edge_id",
+    "plan_batch",
+    "vertex_id",
+]
+
 # Label of the vertex that marks a namespace as fully built from the ledger.
 MARKER_LABEL = "meta"
-# Property names are pasted into script text, so they must be plain identifiers we own.
-_PROPERTY_NAME = re.compile(r"^[a-z][a-z_]*$")
 _SERIALIZERS = {
     "graphson2": GraphSONSerializersV2d0,
     "graphson3": GraphSONSerializersV3d0,
@@ -77,97 +105,6 @@ _SERIALIZERS = {
 _TRANSIENT_COSMOS = {408, 429, 449, 503}
 _TRANSIENT_TINKERPOP = {598}
 
-PropValue = str | int
-Statement = tuple[str, dict[str, Any]]
-
-
-def vertex_id(namespace: str, kind: str, key: str) -> str:
-    """The id of a vertex: namespace, kind and business key."""
-    return f"{namespace}{kind}:{key}"
-
-
-def edge_id(label: str, src: str, dst: str, qualifier: str = "") -> str:
-    """A deterministic edge id, so an upsert finds the edge a previous run wrote."""
-    suffix = f":{qualifier}" if qualifier else ""
-    return f"{label}:{src}>{dst}{suffix}"
-
-
-def _value(value: PropValue) -> Any:
-    # Ints go as Long: GraphBinary cannot send a Python int above 2**31 otherwise. bool is an
-    # int subclass and stays a boolean.
-    return long(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-def _props(props: Sequence[tuple[str, PropValue]], i: int) -> tuple[str, dict[str, Any]]:
-    text: list[str] = []
-    bindings: dict[str, Any] = {}
-    for j, (name, value) in enumerate(props):
-        if not _PROPERTY_NAME.match(name):
-            raise ValueError(f"property name {name!r} is not a plain identifier")
-        text.append(f".property('{name}', a{i}_{j})")
-        bindings[f"a{i}_{j}"] = _value(value)
-    return "".join(text), bindings
-
-
-@dataclass(frozen=True)
-class VertexUpsert:
-    """One vertex to create if missing; ``props`` are set only when it is created."""
-
-    vid: str
-    label: str
-    props: tuple[tuple[str, PropValue], ...] = ()
-
-    @property
-    def binding_count(self) -> int:
-        """Bindings this statement adds to a request."""
-        return 1 + len(self.props)
-
-    def render(self, i: int) -> Statement:
-        """Statement ``i`` of a request: template text and its bindings."""
-        if self.label not in VERTEX_LABELS:
-            raise ValueError(f"unknown vertex label {self.label!r}")
-        props, bindings = _props(self.props, i)
-        text = (
-            f"g.V(v{i}).has(pkn, v{i}).fold().coalesce(unfold(), "
-            f"addV('{self.label}').property(id, v{i}).property(pkn, v{i})"
-            f".property('{NS}', ns){props}).iterate()"
-        )
-        return text, {f"v{i}": self.vid, **bindings}
-
-
-@dataclass(frozen=True)
-class EdgeUpsert:
-    """One edge to create if missing; ``props`` are (re)set to these absolute values."""
-
-    eid: str
-    label: str
-    src: str
-    dst: str
-    props: tuple[tuple[str, PropValue], ...] = ()
-
-    @property
-    def binding_count(self) -> int:
-        """Bindings this statement adds to a request."""
-        return 3 + len(self.props)
-
-    def render(self, i: int) -> Statement:
-        """Statement ``i`` of a request: template text and its bindings."""
-        if self.label not in EDGE_LABELS:
-            raise ValueError(f"unknown edge label {self.label!r}")
-        props, bindings = _props(self.props, i)
-        # The step label 'd' avoids a nested V() inside to(), which TinkerPop and Cosmos
-        # spell differently; the edge is added from the source vertex's side. A missing end
-        # makes this a no-op, which is why apply() writes vertices in earlier requests.
-        text = (
-            f"g.V(d{i}).has(pkn, d{i}).as('d').V(s{i}).has(pkn, s{i})"
-            f".coalesce(outE('{self.label}').hasId(e{i}), addE('{self.label}').to('d')"
-            f".property(id, e{i}).property('{NS}', ns)){props}.iterate()"
-        )
-        return text, {f"s{i}": self.src, f"d{i}": self.dst, f"e{i}": self.eid, **bindings}
-
-
-Upsert = VertexUpsert | EdgeUpsert
-
 
 @dataclass
 class GraphPlan:
@@ -176,6 +113,7 @@ class GraphPlan:
     namespace: str
     _vertices: dict[str, tuple[str, dict[str, PropValue]]] = field(default_factory=dict)
     _edges: dict[str, EdgeUpsert] = field(default_factory=dict)
+    _marks: dict[str, VertexMark] = field(default_factory=dict)
 
     def vertex(self, kind: str, key: str, **props: PropValue | None) -> str:
         """Add (or merge into) a vertex; empty and ``None`` values are left out."""
@@ -188,6 +126,16 @@ class GraphPlan:
         """Add an edge; a later one with the same id replaces the earlier (last wins)."""
         eid = edge_id(label, src, dst, qualifier)
         self._edges[eid] = EdgeUpsert(eid, label, src, dst, tuple(sorted(props.items())))
+
+    def mark(self, kind: str, key: str, **props: PropValue) -> None:
+        """Set properties on a vertex (created by :meth:`vertex` if this batch lacks it)."""
+        vid = self.vertex(kind, key)
+        self._marks[vid] = VertexMark(vid, kind, tuple(sorted(props.items())))
+
+    @property
+    def marks(self) -> list[VertexMark]:
+        """Property updates on existing vertices, written after the vertices."""
+        return sorted(self._marks.values(), key=lambda r: (r.label, r.vid))
 
     @property
     def vertices(self) -> list[VertexUpsert]:
@@ -219,6 +167,9 @@ def plan_batch(batch: Sequence[Envelope], snapshot: LedgerSnapshot, namespace: s
 
 
 def _plan_event(plan: GraphPlan, event: Event) -> None:
+    if isinstance(event, RiskDecided):
+        # Decisions are facts about a payment already in the graph; nothing to add.
+        return
     if isinstance(event, MerchantRegistered):
         attributes = {"name": event.name, "category": event.category, "country": event.country}
         plan.vertex("merchant", event.merchant_id, **attributes)
@@ -243,49 +194,9 @@ def _plan_event(plan: GraphPlan, event: Event) -> None:
             product = plan.vertex("product", line.sku, name=line.description)
             # No per-order property: the edge is then a pure fact, written once and cached.
             plan.edge("BOUGHT", customer, product)
-
-
-def build_requests(
-    rows: Iterable[Upsert],
-    *,
-    partition_key: str,
-    namespace: str,
-    max_statements: int = 50,
-    max_bindings: int = 400,
-) -> list[Statement]:
-    """Pack upserts into requests of at most ``max_statements`` and ``max_bindings``."""
-    shared = {"pkn": partition_key, "ns": namespace}
-    # Gremlin Server compiles each distinct script text once (~40 ms) and then reuses it
-    # (~0.15 ms a statement). Packing only rows of one shape per request keeps the number of
-    # distinct texts small (shapes × request sizes), so nearly every request is a cache hit.
-    by_shape: dict[tuple[str, str, tuple[str, ...]], list[Upsert]] = {}
-    for row in rows:
-        by_shape.setdefault(_shape(row), []).append(row)
-    chunks: list[list[Upsert]] = []
-    used = 0
-    for row in (row for group in by_shape.values() for row in group):
-        if len(shared) + row.binding_count > max_bindings:
-            raise ValueError(f"one statement needs more than {max_bindings} bindings")
-        if (
-            not chunks
-            or len(chunks[-1]) >= max_statements
-            or _shape(chunks[-1][0]) != _shape(row)
-            or used + row.binding_count > max_bindings
-        ):
-            chunks.append([])
-            used = len(shared)
-        chunks[-1].append(row)
-        used += row.binding_count
-    requests: list[Statement] = []
-    for chunk in chunks:
-        texts: list[str] = []
-        bindings: dict[str, Any] = dict(shared)
-        for i, row in enumerate(chunk):
-            text, own = row.render(i)
-            texts.append(text)
-            bindings.update(own)
-        requests.append((";\n".join(texts), bindings))
-    return requests
+    elif isinstance(event, RefundIssued) and event.reason is RefundReason.FRAUD_CHARGEBACK:
+        # Known fraud: the risk agent counts flagged customers near a payer.
+        plan.mark("customer", event.customer_id, fraud=1)
 
 
 def _is_transient(exc: GremlinServerError) -> bool:
@@ -385,7 +296,7 @@ class GremlinGraphSink:
         old[0].shutdown(wait=False)
 
     def _write(self, rows: Iterable[Upsert]) -> None:
-        fresh = [row for row in rows if _key(row) not in self._written]
+        fresh = [row for row in rows if row_key(row) not in self._written]
         if len(self._written) > WRITTEN_CACHE_MAX:
             self._written.clear()
         for script, bindings in build_requests(
@@ -396,13 +307,18 @@ class GremlinGraphSink:
             max_bindings=self.max_bindings,
         ):
             self._submit(script, bindings)
-        self._written.update(_key(row) for row in fresh if _cacheable(row))
+        self._written.update(row_key(row) for row in fresh if cacheable(row))
 
     def apply(self, batch: Sequence[Envelope], snapshot: LedgerSnapshot) -> None:
         """Upsert the batch's vertices, then its edges (an edge needs both ends)."""
         plan = plan_batch(batch, snapshot, self.namespace)
         self._write(plan.vertices)
         self._write(plan.edges)
+        self._write(plan.marks)
+
+    def read(self, script: str, bindings: dict[str, Any]) -> list[Any]:
+        """Run a read-only script (fixed text, every value a binding) on this connection."""
+        return self._submit(script, bindings)
 
     @property
     def _marker_id(self) -> str:
@@ -482,21 +398,6 @@ class GremlinGraphSink:
         self._closed = True
         self._io.submit(_close_quietly, self._client, self._transports).result(self.timeout_s)
         self._io.shutdown(wait=True)
-
-
-def _shape(row: Upsert) -> tuple[str, str, tuple[str, ...]]:
-    kind = "V" if isinstance(row, VertexUpsert) else "E"
-    return kind, row.label, tuple(name for name, _ in row.props)
-
-
-def _key(row: Upsert) -> str:
-    return row.vid if isinstance(row, VertexUpsert) else row.eid
-
-
-def _cacheable(row: Upsert) -> bool:
-    # Vertices only set properties on creation; edges with properties (PAID) carry values
-    # that change, so they are always written.
-    return isinstance(row, VertexUpsert) or not row.props
 
 
 def _close_quietly(client: Client, transports: list[AiohttpTransport]) -> None:

@@ -49,6 +49,7 @@ from streams.payments.state import (
     apply_refund,
     newly_captured,
 )
+from streams.sinks.decisions import write_decisions
 from streams.sinks.port import Envelope, LedgerSnapshot, PairTotals, Totals
 
 T_PAYMENTS = cast(Table, Payment.__table__)
@@ -101,6 +102,7 @@ class LedgerSink:
             self._sessions(conn, fresh)
             self._bookings(conn, fresh)
             self._payments_and_refunds(conn, fresh, deltas)
+            write_decisions(conn, fresh)
             deltas.flush(conn)
             return self._snapshot(conn, batch)
 

@@ -275,7 +275,8 @@ def test_property_names_and_labels_are_checked_before_reaching_script_text():
 
 
 def test_vertices_and_property_less_edges_are_cacheable_but_paid_edges_are_not():
-    from streams.sinks.graph import EdgeUpsert, VertexUpsert, _cacheable
+    from streams.sinks.graph_scripts import EdgeUpsert, VertexUpsert
+    from streams.sinks.graph_scripts import cacheable as _cacheable
 
     assert _cacheable(VertexUpsert("c:1", "customer", (("country", "HK"),)))
     assert _cacheable(EdgeUpsert("e1", "BOUGHT", "c:1", "p:1"))

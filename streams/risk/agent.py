@@ -1,0 +1,123 @@
+"""The risk agent: a Faust app of its own that decides every authorization in milliseconds.
+
+It is a separate consumer group (``settings.risk.app_id``) on the payments topic, so its
+latency never waits on the ledger's large batches, and it scales on its own (up to the
+partition count). It adds no topic: decisions go to ``paystream.decisions``, which the
+materializing workers store in the ledger. Offsets are acknowledged only after the batch's
+decisions are in Redis and acknowledged by the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import faust
+
+from paystream.contracts import ContractError, parse_event
+from paystream.contracts.events import PaymentAuthorized
+from paystream.settings import Settings
+from streams.app import faust_settings
+from streams.pipeline import retrying
+from streams.risk.model import ModelHolder
+from streams.risk.scorer import RiskScorer
+
+log = logging.getLogger(__name__)
+
+
+def authorizations(values: list[bytes]) -> list[PaymentAuthorized]:
+    """The valid authorizations among raw payment-topic records.
+
+    Everything else is skipped here: captures and refunds are not scored, and malformed
+    records are dead-lettered by the materializing workers, which read the same topic.
+    """
+    found: list[PaymentAuthorized] = []
+    for value in values:
+        if b'"payment.authorized"' not in value:
+            continue
+        try:
+            event = parse_event(value)
+        except ContractError:
+            continue
+        if isinstance(event, PaymentAuthorized):
+            found.append(event)
+    return found
+
+
+def build_scorer(settings: Settings) -> RiskScorer:
+    """Connect the scorer's Redis, graph and model once per worker process."""
+    import redis
+
+    from streams.risk.lookup import RiskGraph, RiskRedis
+    from streams.sinks.graph import GremlinGraphSink
+
+    namespace = settings.streams.namespace
+    client = redis.Redis.from_url(
+        settings.redis.url.get_secret_value(),
+        decode_responses=True,
+        socket_connect_timeout=5,
+        socket_timeout=10,
+    )
+    graph = GremlinGraphSink(settings.gremlin, namespace=f"{namespace}:", timeout_s=10)
+    holder = ModelHolder.from_settings(settings.mlflow, settings.risk)
+    holder.refresh()
+    return RiskScorer(RiskRedis(client, namespace), RiskGraph(graph), holder, settings.risk)
+
+
+def create_risk_app(settings: Settings) -> faust.App:
+    """Build the risk agent's Faust app; clients connect when the agent starts."""
+    options: dict[str, Any] = {
+        **faust_settings(settings),
+        "broker_max_poll_records": settings.risk.batch_size,
+        # Fetch as soon as anything is there: latency, not throughput, is this app's job.
+        "consumer_max_fetch_size": 1_048_576,
+        "producer_linger": 0.0,
+    }
+    app = faust.App(settings.risk.app_id, **options)
+    kafka, risk = settings.kafka, settings.risk
+    payments = app.topic(kafka.topic("payments"), key_serializer="raw", value_serializer="raw")
+    decisions = app.topic(kafka.topic("decisions"), key_serializer="raw", value_serializer="raw")
+    state: dict[str, RiskScorer] = {}
+
+    @app.agent(payments)
+    async def score(stream: faust.StreamT[bytes]) -> None:
+        scorer = await asyncio.to_thread(build_scorer, settings)
+        state["scorer"] = scorer
+        try:
+            async for events in stream.take_events(risk.batch_size, within=risk.batch_within_s):  # type: ignore[attr-defined]
+                batch = authorizations([e.value for e in events])
+                if not batch:
+                    continue
+                # As in the materializing agent: take_events acknowledges in a `finally:`,
+                # so a batch must never be left half-done. Errors and cancellation exit hard.
+                try:
+                    result = await asyncio.to_thread(retrying("risk")(scorer.score), batch)
+                    pending = [
+                        await decisions.send(key=d.partition_key().encode(), value=d.to_bytes())
+                        for d in result.to_publish
+                    ]
+                    for future in pending:
+                        await future
+                    if result.to_publish:
+                        ids = [d.payment_id for d in result.to_publish]
+                        await asyncio.to_thread(scorer.redis.mark_published, ids)
+                except asyncio.CancelledError:
+                    log.warning("stopped mid-batch; exiting unacknowledged (re-read on restart)")
+                    os._exit(75)
+                except Exception:
+                    log.critical(
+                        "unrecoverable risk batch error; exiting unacknowledged", exc_info=True
+                    )
+                    os._exit(70)
+        finally:
+            scorer.close()
+
+    @app.timer(interval=risk.model_poll_s)
+    async def follow_champion() -> None:
+        scorer = state.get("scorer")
+        if scorer is not None:
+            await asyncio.to_thread(scorer.model.refresh)
+
+    return app

@@ -1,0 +1,234 @@
+"""Feature lookups for the risk agent: one Redis round trip and one graph request per batch.
+
+Redis: the batch's authorizations are first added to the per-customer/card/device windows
+(the same idempotent script and members the state projection writes, so whichever writer
+comes first, each payment is counted once) and to first-seen sets; then, in the same
+pipeline, the windows, totals, profiles and first sightings are read back. Because every
+window read is bounded at the payment's own time and first sightings keep the minimum time
+(``ZADD LT``), a replay computes the same features as the first pass.
+
+Graph: users of the payment's device and card, and flagged (charged-back) customers within
+reach of the payer, in one string script with bindings (Cosmos-compatible).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from redis.exceptions import NoScriptError
+
+from ml.fraud.features import GraphView, Window
+from paystream.contracts.events import PaymentAuthorized
+from paystream.contracts.served import ServedKeys
+from streams.sinks.graph import GremlinGraphSink, vertex_id
+from streams.sinks.port import Totals
+from streams.sinks.redis_state import (
+    DAY_MS,
+    WINDOW_KEY_TTL_S,
+    WINDOW_SCRIPT,
+    WINDOW_SCRIPT_SHA,
+    RedisKeys,
+    WindowKind,
+    encode_member,
+    epoch_ms,
+    parse_totals,
+    summarize_window,
+)
+
+SEEN_TTL_S = 400 * 86400
+
+
+@dataclass(frozen=True)
+class RedisFacts:
+    """What Redis knows about one authorization's customer, card, device and merchant."""
+
+    customer: Window
+    card: Window | None
+    device: Window | None
+    customer_totals: dict[str, Totals]
+    customer_profile: dict[str, str]
+    merchant_profile: dict[str, str]
+    merchant_totals: dict[str, Totals]
+    device_first_seen_ms: int | None
+    country_first_seen_ms: int | None
+    # Earliest sighting of any device / country of the customer: None when never seen.
+    earliest_device_ms: int | None
+    earliest_country_ms: int | None
+    stored: dict[str, str]
+
+
+def _window(entries: list[tuple[str, float]], now_ms: int) -> Window:
+    w = summarize_window(entries, now_ms)
+    return Window(w.count_1m, w.count_1h, w.count_24h, w.amount_1h_minor)
+
+
+class RiskRedis:
+    """The risk agent's Redis reads and writes."""
+
+    def __init__(self, client: redis.Redis, namespace: str) -> None:
+        self.client = client
+        self.keys = RedisKeys(namespace)
+        self.served = ServedKeys(namespace)
+
+    def seen_key(self, customer_id: str, what: str) -> str:
+        """Zset of a customer's devices or countries, scored by first sighting (epoch ms)."""
+        return f"{self.keys.namespace}:risk:seen:{customer_id}:{what}"
+
+    def gather(self, events: Sequence[PaymentAuthorized]) -> list[RedisFacts]:
+        """Record the batch in the windows, then read every feature input: one round trip."""
+        try:
+            replies = self._pipeline(events)
+        except NoScriptError:
+            self.client.script_load(WINDOW_SCRIPT)
+            replies = self._pipeline(events)
+        return self._facts(events, replies)
+
+    def _entities(self, e: PaymentAuthorized) -> list[tuple[WindowKind, str | None]]:
+        return [("customer", e.customer_id), ("card", e.card_fingerprint), ("device", e.device_id)]
+
+    def _pipeline(self, events: Sequence[PaymentAuthorized]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for e in events:
+            member = encode_member(e.payment_id, e.amount.amount_minor, e.amount.currency)
+            at = epoch_ms(e.occurred_at)
+            for kind, entity in self._entities(e):
+                if entity:
+                    key = self.keys.window(kind, entity)
+                    pipe.evalsha(WINDOW_SCRIPT_SHA, 1, key, DAY_MS, WINDOW_KEY_TTL_S, at, member)
+            for what, value in (("device", e.device_id), ("country", e.ip_country)):
+                if value:
+                    key = self.seen_key(e.customer_id, what)
+                    pipe.zadd(key, {value: at}, lt=True)
+                    pipe.expire(key, SEEN_TTL_S)
+        for e in events:
+            at = epoch_ms(e.occurred_at)
+            for kind, entity in self._entities(e):
+                if entity:
+                    pipe.zrangebyscore(
+                        self.keys.window(kind, entity), f"({at - DAY_MS}", at, withscores=True
+                    )
+            pipe.hgetall(self.keys.totals("customer", e.customer_id))
+            pipe.hgetall(self.keys.profile("customer", e.customer_id))
+            pipe.hgetall(self.keys.profile("merchant", e.merchant_id))
+            pipe.hgetall(self.keys.totals("merchant", e.merchant_id))
+            for what, value in (("device", e.device_id), ("country", e.ip_country)):
+                if value:
+                    pipe.zscore(self.seen_key(e.customer_id, what), value)
+                    pipe.zrange(self.seen_key(e.customer_id, what), 0, 0, withscores=True)
+            pipe.hgetall(self.served.decision(e.payment_id))
+        return list(pipe.execute())
+
+    def _facts(self, events: Sequence[PaymentAuthorized], replies: list[Any]) -> list[RedisFacts]:
+        writes = sum(
+            sum(1 for _, entity in self._entities(e) if entity)
+            + 2 * sum(1 for v in (e.device_id, e.ip_country) if v)
+            for e in events
+        )
+        it = iter(replies[writes:])
+        facts: list[RedisFacts] = []
+        for e in events:
+            at = epoch_ms(e.occurred_at)
+            windows: dict[str, Window | None] = {}
+            for kind, entity in self._entities(e):
+                windows[kind] = _window(next(it), at) if entity else None
+            customer_totals = parse_totals(next(it))
+            customer_profile, merchant_profile = dict(next(it)), dict(next(it))
+            merchant_totals = parse_totals(next(it))
+            seen: dict[str, int | None] = {}
+            earliest: dict[str, int | None] = {}
+            for what, value in (("device", e.device_id), ("country", e.ip_country)):
+                score = next(it) if value else None
+                first = next(it) if value else []
+                seen[what] = None if score is None else int(score)
+                earliest[what] = int(first[0][1]) if first else None
+            facts.append(
+                RedisFacts(
+                    customer=windows["customer"] or Window(),
+                    card=windows["card"],
+                    device=windows["device"],
+                    customer_totals=customer_totals,
+                    customer_profile=customer_profile,
+                    merchant_profile=merchant_profile,
+                    merchant_totals=merchant_totals,
+                    device_first_seen_ms=seen["device"],
+                    country_first_seen_ms=seen["country"],
+                    earliest_device_ms=earliest["device"],
+                    earliest_country_ms=earliest["country"],
+                    stored=dict(next(it)),
+                )
+            )
+        return facts
+
+    def store(self, decisions: Sequence[tuple[dict[str, str], str]], ttl_s: int) -> None:
+        """Write decision hashes (fields, payment id) with their TTL, pipelined."""
+        pipe = self.client.pipeline(transaction=False)
+        for fields, payment_id in decisions:
+            key = self.served.decision(payment_id)
+            mapping: dict[str | bytes, str] = {k: v for k, v in fields.items()}
+            pipe.hset(key, mapping=mapping)
+            pipe.expire(key, ttl_s)
+        pipe.execute()
+
+    def mark_published(self, payment_ids: Sequence[str]) -> None:
+        """Record that these decisions reached the decisions topic (a replay skips them)."""
+        pipe = self.client.pipeline(transaction=False)
+        for payment_id in payment_ids:
+            pipe.hset(self.served.decision(payment_id), "published", "1")
+        pipe.execute()
+
+
+# Device and card vertices: who used them, and which of those are flagged. The payer's own
+# vertex: flagged customers two hops away (sharing any device or card) and its own flag.
+GRAPH_SCRIPT = (
+    "g.V(ids).has(pkn, within(ids)).project('id', 'users', 'flagged', 'self')"
+    ".by(id())"
+    ".by(__.in('USED').hasLabel('customer').id().fold())"
+    ".by(choose(hasLabel('customer'),"
+    " out('USED').in('USED').has('fraud', 1).dedup().id().fold(),"
+    " __.in('USED').has('fraud', 1).id().fold()))"
+    ".by(values('fraud').fold())"
+)
+
+
+class RiskGraph:
+    """Graph features for a batch, asked in one request."""
+
+    def __init__(self, graph: GremlinGraphSink) -> None:
+        self.graph = graph
+        self.namespace = graph.namespace
+
+    def request(self, events: Sequence[PaymentAuthorized]) -> tuple[str, dict[str, Any]]:
+        """The script and bindings for a batch."""
+        ids: set[str] = set()
+        for e in events:
+            ids.add(vertex_id(self.namespace, "customer", e.customer_id))
+            if e.device_id:
+                ids.add(vertex_id(self.namespace, "device", e.device_id))
+            if e.card_fingerprint:
+                ids.add(vertex_id(self.namespace, "card", e.card_fingerprint))
+        return GRAPH_SCRIPT, {"ids": sorted(ids), "pkn": self.graph.settings.partition_key}
+
+    def views(
+        self, events: Sequence[PaymentAuthorized], rows: list[dict[str, Any]]
+    ) -> list[GraphView]:
+        """Per-payment graph view from the script's rows."""
+        by_id = {str(r["id"]): r for r in rows}
+        views: list[GraphView] = []
+        for e in events:
+            payer = vertex_id(self.namespace, "customer", e.customer_id)
+            me = by_id.get(payer, {})
+            flagged: set[str] = set(map(str, me.get("flagged", [])))
+            if me.get("self"):
+                flagged.add(payer)
+            counts: dict[str, int] = {}
+            for kind, key in (("device", e.device_id), ("card", e.card_fingerprint)):
+                row = by_id.get(vertex_id(self.namespace, kind, key)) if key else None
+                users = set(map(str, row.get("users", []))) if row else set()
+                counts[kind] = len(users | {payer}) if key else 0
+                if row:
+                    flagged |= set(map(str, row.get("flagged", [])))
+            views.append(GraphView(counts["device"], counts["card"], len(flagged)))
+        return views

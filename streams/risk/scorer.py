@@ -1,0 +1,236 @@
+"""Scoring a batch of authorizations: features, rules, model, decision.
+
+A payment that already has a decision (a replayed stretch of the log) keeps it: the stored
+decision is re-published if it never reached the topic, and skipped if it did. Decisions are
+therefore made once per payment, and the decisions topic carries one per payment except
+across a crash between publishing and recording the publication, where the repeat has the
+same event id and every consumer drops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from prometheus_client import Counter, Histogram
+
+from ml.fraud.features import FeatureInputs, GraphView, compute_features, to_matrix
+from paystream.contracts.events import PaymentAuthorized, RiskDecided, event_id_for
+from paystream.contracts.served import StoredDecision
+from paystream.settings import RiskSettings
+from streams.risk.lookup import RedisFacts, RiskGraph, RiskRedis
+from streams.risk.model import ModelHolder
+from streams.risk.rules import Reason, decide, evaluate_rules, most_severe
+from streams.sinks.redis_state import epoch_ms
+
+log = logging.getLogger(__name__)
+
+DECISIONS = Counter("paystream_risk_decisions_total", "Risk decisions made", ["decision"])
+DEGRADED = Counter(
+    "paystream_risk_degraded_total", "Decisions made without some features", ["reason"]
+)
+GRAPH_MISSES = Counter("paystream_risk_graph_misses_total", "Batches decided without the graph")
+SCORE_SECONDS = Histogram(
+    "paystream_risk_batch_seconds",
+    "Time to score one batch (lookups, rules, model, Redis write)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+
+@dataclass
+class ScoredBatch:
+    """What one batch produced."""
+
+    to_publish: list[RiskDecided] = field(default_factory=list)
+    decided: int = 0
+    republished: int = 0
+    already_published: int = 0
+
+
+def feature_inputs(
+    e: PaymentAuthorized, facts: RedisFacts, graph: GraphView | None
+) -> FeatureInputs:
+    """Assemble one authorization's feature inputs from what Redis and the graph returned."""
+    currency, at = e.amount.currency, epoch_ms(e.occurred_at)
+    own = facts.customer_totals.get(currency)
+    mean = own.captured_minor / own.captured_count if own and own.captured_count else None
+    prior = sum(t.captured_count for t in facts.customer_totals.values())
+    home = facts.customer_profile.get("country")
+    guest = facts.customer_profile.get("guest")
+    # "New" needs a past: a customer's very first device or country is not new, it is all
+    # there is (None, and NO_HISTORY says so). Replays see the same minima, hence the same.
+    new_device = _first_sighting(facts.device_first_seen_ms, facts.earliest_device_ms, at)
+    foreign = None if e.ip_country is None or home is None else e.ip_country != home
+    new_country = _first_sighting(facts.country_first_seen_ms, facts.earliest_country_ms, at)
+    if new_country is not None and foreign is not True:
+        # Coming home, or an unknown home: not a new-country signal.
+        new_country = False if foreign is False else None
+    merchant_captured = sum(t.captured_count for t in facts.merchant_totals.values())
+    merchant_refunds = sum(t.refund_count for t in facts.merchant_totals.values())
+    return FeatureInputs(
+        amount_minor=e.amount.amount_minor,
+        currency=currency,
+        customer=facts.customer,
+        card=facts.card,
+        device=facts.device,
+        customer_mean_minor=mean,
+        customer_prior_payments=prior,
+        customer_guest=None if guest is None else guest == "1",
+        new_device=new_device,
+        new_country=new_country,
+        foreign_country=foreign,
+        merchant_refund_rate=merchant_refunds / merchant_captured if merchant_captured else None,
+        merchant_category=facts.merchant_profile.get("category"),
+        graph=graph,
+    )
+
+
+def _first_sighting(first_ms: int | None, earliest_ms: int | None, at_ms: int) -> bool | None:
+    if first_ms is None or earliest_ms is None or earliest_ms >= at_ms:
+        return None
+    return first_ms >= at_ms
+
+
+class RiskScorer:
+    """Decides batches of authorizations; thread-compatible, one batch at a time."""
+
+    def __init__(
+        self,
+        redis_side: RiskRedis,
+        graph_side: RiskGraph | None,
+        model: ModelHolder,
+        settings: RiskSettings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.redis = redis_side
+        self.graph = graph_side
+        self.model = model
+        self.settings = settings
+        self.clock = clock
+        self._graph_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="risk-graph")
+
+    def _graph_views(
+        self, events: Sequence[PaymentAuthorized]
+    ) -> Callable[[], list[GraphView] | None]:
+        if self.graph is None:
+            return lambda: None
+        graph = self.graph
+        script, bindings = graph.request(events)
+        future = self._graph_pool.submit(graph.graph.read, script, bindings)
+
+        def wait() -> list[GraphView] | None:
+            try:
+                rows = future.result(timeout=self.settings.graph_timeout_ms / 1000)
+            except FutureTimeout:
+                GRAPH_MISSES.inc()
+                log.debug("graph missed its %d ms budget", self.settings.graph_timeout_ms)
+                return None
+            except Exception as exc:  # a graph outage degrades decisions, never stops them
+                GRAPH_MISSES.inc()
+                log.warning("graph features unavailable: %s", exc)
+                return None
+            return graph.views(events, rows)
+
+        return wait
+
+    def score(self, batch: Sequence[PaymentAuthorized]) -> ScoredBatch:
+        """Decide every authorization in the batch and store the decisions in Redis."""
+        started = time.perf_counter()
+        unique = list({e.payment_id: e for e in reversed(batch)}.values())[::-1]
+        graph_wait = self._graph_views(unique)
+        facts = self.redis.gather(unique)
+        views = graph_wait()
+        result = ScoredBatch()
+        fresh: list[tuple[PaymentAuthorized, RedisFacts, GraphView | None]] = []
+        for i, (e, f) in enumerate(zip(unique, facts, strict=True)):
+            if "event" in f.stored:
+                if f.stored.get("published") == "1":
+                    result.already_published += 1
+                else:
+                    result.to_publish.append(RiskDecided.model_validate_json(f.stored["event"]))
+                    result.republished += 1
+                continue
+            fresh.append((e, f, None if views is None else views[i]))
+        decisions = self._decide(fresh)
+        if decisions:
+            self.redis.store(
+                [(_stored_fields(d), d.payment_id) for d in decisions], self.settings.decision_ttl_s
+            )
+        result.to_publish.extend(decisions)
+        result.decided = len(decisions)
+        SCORE_SECONDS.observe(time.perf_counter() - started)
+        return result
+
+    def _decide(
+        self, fresh: Sequence[tuple[PaymentAuthorized, RedisFacts, GraphView | None]]
+    ) -> list[RiskDecided]:
+        if not fresh:
+            return []
+        vectors = [compute_features(feature_inputs(e, f, g)) for e, f, g in fresh]
+        model = self.model.current
+        probabilities = model.score(to_matrix(vectors)) if model else [None] * len(fresh)
+        now = self.clock()
+        decisions: list[RiskDecided] = []
+        for (e, _, _), vector, p in zip(fresh, vectors, probabilities, strict=True):
+            rules = evaluate_rules(vector)
+            s = self.settings
+            decision = decide(rules.score, s.review_threshold, s.decline_threshold)
+            reasons = list(rules.reasons)
+            if model is not None and p is not None:
+                by_model = decide(p, model.review_threshold, model.decline_threshold)
+                decision = most_severe(decision, by_model)
+                if p >= model.review_threshold:
+                    reasons.append(Reason.MODEL_HIGH_SCORE)
+            else:
+                reasons.append(Reason.RULES_ONLY)
+            reasons.extend(rules.degraded)
+            for code in rules.degraded:
+                DEGRADED.labels(code).inc()
+            DECISIONS.labels(str(decision)).inc()
+            decisions.append(
+                RiskDecided(
+                    event_id=event_id_for("risk.decided", e.event_id),
+                    occurred_at=now,
+                    authorization_event_id=e.event_id,
+                    payment_id=e.payment_id,
+                    customer_id=e.customer_id,
+                    merchant_id=e.merchant_id,
+                    amount=e.amount,
+                    card_fingerprint=e.card_fingerprint,
+                    decision=decision,
+                    score=p if p is not None else rules.score,
+                    rules_score=rules.score,
+                    reasons=reasons,
+                    model_version=model.version if model else None,
+                    degraded=bool(rules.degraded),
+                    features=vector,
+                    authorized_at=e.occurred_at,
+                )
+            )
+        return decisions
+
+    def close(self) -> None:
+        """Stop the graph lookup thread."""
+        self._graph_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _stored_fields(d: RiskDecided) -> dict[str, str]:
+    view = StoredDecision(
+        payment_id=d.payment_id,
+        customer_id=d.customer_id,
+        merchant_id=d.merchant_id,
+        decision=str(d.decision),
+        score=d.score,
+        reasons=list(d.reasons),
+        model_version=d.model_version,
+        degraded=d.degraded,
+        event_id=str(d.event_id),
+        authorized_at=d.authorized_at,
+        decided_at=d.occurred_at,
+    )
+    return {**view.to_hash(), "event": d.model_dump_json()}
