@@ -40,15 +40,18 @@ def _register() -> None:
     # Sub-apps are imported here so that `paystream --help` stays fast and a heavy
     # dependency of one command cannot break the others.
     from paystream.commands import (
+        api,
         contracts,
         db,
         demo,
         dlq,
+        recommend,
         replay,
         simulate,
         stack,
         streams,
         topics,
+        train,
     )
 
     app.add_typer(stack.app, name="stack")
@@ -58,8 +61,11 @@ def _register() -> None:
     app.add_typer(streams.app, name="streams")
     app.add_typer(dlq.app, name="dlq")
     app.add_typer(db.app, name="db")
+    app.add_typer(api.app, name="api")
+    app.add_typer(train.app, name="train")
     app.command("simulate")(simulate.simulate)
     app.command("demo")(demo.demo)
+    app.command("recommend")(recommend.recommend)
 
 
 _register()

@@ -1,0 +1,56 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api.metrics import ApiMetrics, MetricsMiddleware
+from api.problems import install_problem_handlers
+from api.resources import Resources, lifespan
+from api.routes import customers, dashboard, health, merchants, payments
+from paystream.errors import ConfigurationError
+from paystream.settings import ApiSettings, Settings, get_settings
+
+DESCRIPTION = """
+Results out, payment intake in. Reads come from Redis, the MySQL **read replica** and the
+Delta **gold** tables (delta-rs, no JVM); the API never touches the primary. Payment intake
+produces a `payment.authorized` event to Kafka; the stream workers do the rest.
+
+* **Auth**: `X-API-Key: psk_...` or `Authorization: Bearer <key or JWT>`. Keys are scoped to
+  a merchant (optionally one customer of it) or carry the analyst role (dashboard).
+  Another merchant's resources answer **404**, never 403, so existence is not revealed.
+* **Rate limits**: a token bucket per key; **429** with `Retry-After`.
+* **Errors**: RFC 9457 `application/problem+json` everywhere; **503** names the dependency
+  that is down in `service`.
+"""
+
+
+def _check_secrets(settings: Settings) -> None:
+    defaults = ApiSettings()
+    if settings.environment != "production":
+        return
+    for name in ("jwt_secret", "key_pepper"):
+        if getattr(settings.api, name) == getattr(defaults, name):
+            raise ConfigurationError(
+                f"api.{name} still has its development default; set PAYSTREAM_API__{name.upper()}"
+            )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; clients are created here but connect only when first used."""
+    settings = settings or get_settings()
+    _check_secrets(settings)
+    metrics = ApiMetrics()
+    app = FastAPI(
+        title="paystream API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.resources = Resources.create(settings, metrics)
+    install_problem_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for module in (payments, customers, merchants, dashboard, health):
+        app.include_router(module.router)
+    app.include_router(dashboard.page_router)
+    return app

@@ -1,0 +1,72 @@
+"""Per-key token buckets kept in Redis, so every API worker shares one budget per key.
+
+One Lua script refills and takes a token atomically; the bucket expires once it would be full
+again, so idle keys cost nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+# KEYS[1] bucket; ARGV rate/s, burst, now (s, float), cost.
+# Returns {allowed (0/1), tokens left (floor), seconds until one token (ceil, ms)}.
+_BUCKET_SCRIPT = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil then
+  tokens = burst
+  ts = now
+end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local allowed = 0
+if tokens >= cost then
+  tokens = tokens - cost
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
+local wait_ms = 0
+if allowed == 0 then
+  wait_ms = math.ceil((cost - tokens) / rate * 1000)
+end
+return {allowed, math.floor(tokens), wait_ms}
+"""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Outcome of taking one token."""
+
+    allowed: bool
+    remaining: int
+    retry_after_s: int
+
+
+class RateLimiter:
+    """Token bucket per key id in Redis."""
+
+    def __init__(self, redis: Redis, namespace: str, rate_per_s: float, burst: int) -> None:
+        self.redis = redis
+        self.prefix = f"{namespace}:api:ratelimit:"
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self._script = redis.register_script(_BUCKET_SCRIPT)
+
+    async def take(
+        self, key_id: str, now_s: float, rate_per_s: float | None = None, burst: int | None = None
+    ) -> Verdict:
+        """Take one token from ``key_id``'s bucket (the key's own limits win if set)."""
+        rate = rate_per_s or self.rate_per_s
+        size = burst or self.burst
+        allowed, remaining, wait_ms = await self._script(
+            keys=[self.prefix + key_id], args=[rate, size, f"{now_s:.6f}", 1]
+        )
+        return Verdict(bool(allowed), int(remaining), max(1, math.ceil(int(wait_ms) / 1000)))

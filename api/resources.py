@@ -1,0 +1,139 @@
+"""Everything the API holds for its lifetime: clients created once, in the lifespan.
+
+Nothing connects at import. The MySQL engine is built on the read replica only: the API has
+no engine on the primary to misuse. A dependency that is down at start-up does not stop the
+API; the endpoints that need it answer 503 naming it, and ``/readyz`` says which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import Engine, create_engine, text
+
+from api.auth import KeyStore, TokenIssuer
+from api.gold import GoldTables
+from api.intake import IdempotencyStore, IntakeProducer
+from api.metrics import ApiMetrics
+from api.ratelimit import RateLimiter
+from paystream.contracts.served import ServedKeys
+from paystream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REDIS_TIMEOUT_S = 2.0
+# Positive "customer has paid this merchant" answers are cached this long.
+MEMBERSHIP_TTL_S = 60.0
+
+
+def build_reader(settings: Settings) -> Engine:
+    """SQLAlchemy engine on the MySQL read replica (never the primary)."""
+    return create_engine(
+        settings.mysql.replica_url.get_secret_value(),
+        pool_size=settings.mysql.pool_size,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        # Fail fast when the replica is down: the request becomes a 503, not a hang.
+        connect_args={"connect_timeout": 3, "read_timeout": 10},
+    )
+
+
+@dataclass
+class Resources:
+    """The clients of one API process."""
+
+    settings: Settings
+    redis: Redis
+    reader: Engine
+    producer: IntakeProducer
+    gold: GoldTables
+    keys: KeyStore
+    tokens: TokenIssuer
+    limiter: RateLimiter
+    idempotency: IdempotencyStore
+    served: ServedKeys
+    metrics: ApiMetrics
+    http: httpx.AsyncClient
+    _members: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings, metrics: ApiMetrics) -> Resources:
+        """Build the clients (no connection is opened yet)."""
+        ns = settings.streams.namespace
+        redis = Redis.from_url(
+            settings.redis.url.get_secret_value(),
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+            decode_responses=True,
+        )
+        return cls(
+            settings=settings,
+            redis=redis,
+            reader=build_reader(settings),
+            producer=IntakeProducer(settings.kafka),
+            gold=GoldTables(settings.lakehouse.root, settings.api.gold_refresh_s),
+            keys=KeyStore(redis, ns, settings.api.key_pepper.get_secret_value()),
+            tokens=TokenIssuer(settings.api.jwt_secret.get_secret_value()),
+            limiter=RateLimiter(
+                redis, ns, settings.api.rate_limit_per_s, settings.api.rate_limit_burst
+            ),
+            idempotency=IdempotencyStore(redis, ns, settings.api.idempotency_ttl_s),
+            served=ServedKeys(ns),
+            metrics=metrics,
+            http=httpx.AsyncClient(timeout=5.0),
+        )
+
+    async def close(self) -> None:
+        """Release every client."""
+        await self.producer.stop()
+        await self.http.aclose()
+        await self.redis.aclose()  # type: ignore[attr-defined]  # stubs predate redis 5
+        self.reader.dispose()
+
+    def known_member(self, customer_id: str, merchant_id: str) -> bool:
+        """True if a recent replica lookup already showed the pair (no I/O)."""
+        seen = self._members.get((customer_id, merchant_id))
+        return seen is not None and time.monotonic() - seen < MEMBERSHIP_TTL_S
+
+    def customer_paid_merchant(self, customer_id: str, merchant_id: str) -> bool:
+        """True if the ledger (replica) has a payment of ``customer_id`` at ``merchant_id``.
+
+        This decides whether a merchant key may see a customer at all.
+        """
+        now = time.monotonic()
+        seen = self._members.get((customer_id, merchant_id))
+        if seen is not None and now - seen < MEMBERSHIP_TTL_S:
+            return True
+        with self.reader.connect() as conn:
+            row = conn.execute(
+                text("SELECT 1 FROM payments WHERE customer_id = :c AND merchant_id = :m LIMIT 1"),
+                {"c": customer_id, "m": merchant_id},
+            ).first()
+        if row is None:
+            return False
+        if len(self._members) > 100_000:
+            self._members.clear()
+        self._members[(customer_id, merchant_id)] = now
+        return True
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Create the resources on start-up and release them on shutdown."""
+    resources: Resources = app.state.resources
+    try:
+        await resources.producer.start()
+    except Exception as exc:
+        log.warning("Kafka producer not started (payments will answer 503 until it is): %s", exc)
+    try:
+        yield
+    finally:
+        await asyncio.shield(resources.close())

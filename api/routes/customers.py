@@ -1,0 +1,134 @@
+"""/v1/customers: recommendations (Redis) and payment history (Delta gold)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict
+
+from api.dependencies import MerchantDep, ResourcesDep, check_customer_visible
+from api.problems import not_found, problem_responses
+from api.tabular import CSV_RESPONSE_DOC, Format, csv_response, rows, wants_csv
+from paystream.contracts.served import Recommendations, RecommendedItem
+from paystream.errors import ServiceUnavailableError
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+CustomerId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+class RecommendationsOut(BaseModel):
+    """Top-N items for a customer, or the popular list when the customer has none."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": "C17850",
+                    "fallback": False,
+                    "model_name": "paystream-recommender",
+                    "model_version": "3",
+                    "generated_at": "2026-11-25T09:00:00Z",
+                    "items": [{"item_id": "85123A", "score": 0.93, "source": "als"}],
+                }
+            ]
+        }
+    )
+
+    customer_id: str
+    fallback: bool
+    model_name: str
+    model_version: str
+    generated_at: datetime
+    items: list[RecommendedItem]
+
+
+class HistoryRow(BaseModel):
+    """One payment of the customer at the caller's merchant."""
+
+    customer_id: str
+    merchant_id: str
+    payment_id: str
+    currency: str
+    amount_minor: int
+    refunded_minor: int
+    status: str
+    authorized_at: datetime
+    captured_at: datetime | None
+    decision: str | None
+
+
+class History(BaseModel):
+    """A customer's payments at the caller's merchant, newest first."""
+
+    customer_id: str
+    merchant_id: str
+    payments: list[HistoryRow]
+
+
+@router.get(
+    "/{customer_id}/recommendations",
+    response_model=RecommendationsOut,
+    summary="Recommended products for a customer",
+    responses=problem_responses(401, 403, 404, 422, 429, 503),
+)
+async def recommendations(
+    customer_id: CustomerId,
+    resources: ResourcesDep,
+    principal: MerchantDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> Any:
+    """The customer's list from the recommender, else the popular list (``fallback``: true)."""
+    assert principal.merchant_id is not None
+    if principal.customer_id is not None or not resources.known_member(
+        customer_id, principal.merchant_id
+    ):
+        # Only a cache miss pays for the thread hop and the replica lookup.
+        await run_in_threadpool(check_customer_visible, resources, principal, customer_id)
+    raw = await resources.redis.get(resources.served.recommendations(customer_id))
+    fallback = raw is None
+    if raw is None:
+        raw = await resources.redis.get(resources.served.popular())
+    if raw is None:
+        raise ServiceUnavailableError(
+            "recommender", resources.served.popular(), "no recommendations published yet"
+        )
+    stored = Recommendations.model_validate_json(raw)
+    return RecommendationsOut(
+        customer_id=customer_id,
+        fallback=fallback,
+        model_name=stored.model_name,
+        model_version=stored.model_version,
+        generated_at=stored.generated_at,
+        items=stored.items[:limit],
+    )
+
+
+@router.get(
+    "/{customer_id}/history",
+    response_model=History,
+    summary="A customer's payments at the caller's merchant (Delta gold)",
+    responses={**CSV_RESPONSE_DOC, **problem_responses(401, 403, 404, 422, 429, 503)},
+)
+def history(
+    customer_id: CustomerId,
+    request: Request,
+    resources: ResourcesDep,
+    principal: MerchantDep,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    format: Annotated[Format | None, Query(description="csv for a download")] = None,
+) -> Any:
+    """Rows of gold ``customer_payment_history`` for this customer and the caller's merchant."""
+    merchant_id = principal.merchant_id
+    assert merchant_id is not None
+    if principal.customer_id is not None and principal.customer_id != customer_id:
+        raise not_found(f"no customer {customer_id} for this API key")
+    table = resources.gold.history(customer_id, merchant_id, limit)
+    if table.num_rows == 0:
+        raise not_found(f"no customer {customer_id} for this API key")
+    if wants_csv(request, format):
+        return csv_response(table, f"history-{customer_id}.csv")
+    return {"customer_id": customer_id, "merchant_id": merchant_id, "payments": rows(table)}

@@ -1,0 +1,128 @@
+"""Liveness, readiness (each dependency checked) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from api.dependencies import ResourcesDep
+from api.gold import SERVED_TABLES
+from api.problems import PROBLEM_JSON, problem_responses
+from api.resources import Resources
+
+router = APIRouter(tags=["operations"])
+CHECK_TIMEOUT_S = 4.0
+
+
+class Health(BaseModel):
+    """Liveness."""
+
+    status: str = "ok"
+
+
+class Readiness(BaseModel):
+    """Each dependency and whether it answered."""
+
+    status: str
+    checks: dict[str, str]
+
+
+@router.get("/healthz", response_model=Health, summary="Liveness")
+async def healthz() -> Health:
+    """The process is up (no dependency is checked)."""
+    return Health()
+
+
+async def _redis(r: Resources) -> None:
+    await r.redis.ping()
+
+
+def _replica_sync(r: Resources) -> None:
+    with r.reader.connect() as conn:
+        conn.execute(text("SELECT 1")).scalar_one()
+
+
+async def _replica(r: Resources) -> None:
+    await run_in_threadpool(_replica_sync, r)
+
+
+async def _kafka(r: Resources) -> None:
+    await r.producer.check(r.settings.kafka.topic("payments"))
+
+
+def _gold_sync(r: Resources) -> None:
+    missing = [name for name in SERVED_TABLES if not r.gold.exists(name)]
+    if missing:
+        raise RuntimeError(f"missing: {', '.join(missing)}")
+
+
+async def _gold(r: Resources) -> None:
+    await run_in_threadpool(_gold_sync, r)
+
+
+CHECKS: dict[str, Callable[[Resources], Awaitable[None]]] = {
+    "Redis": _redis,
+    "MySQL replica": _replica,
+    "Kafka": _kafka,
+    "Delta gold tables": _gold,
+}
+
+
+async def _run(name: str, check: Callable[[Resources], Awaitable[None]], r: Resources) -> str:
+    try:
+        await asyncio.wait_for(check(r), CHECK_TIMEOUT_S)
+    except Exception as exc:
+        detail = str(exc) or type(exc).__name__
+        return f"down: {detail[:200]}"
+    return "ok"
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="Readiness: Redis, the MySQL replica, Kafka and the gold tables",
+    responses=problem_responses(503),
+)
+async def readyz(resources: ResourcesDep) -> Any:
+    """200 when every dependency answers; 503 naming the ones that do not."""
+    names = list(CHECKS)
+    results = await asyncio.gather(*(_run(n, CHECKS[n], resources) for n in names))
+    checks = dict(zip(names, results, strict=True))
+    down = [name for name, result in checks.items() if result != "ok"]
+    if not down:
+        return Readiness(status="ready", checks=checks)
+    return JSONResponse(
+        {
+            "type": "https://paystream.dev/problems/service-unavailable",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": f"not ready: {', '.join(down)} down",
+            "instance": "/readyz",
+            "service": ", ".join(down),
+            "checks": checks,
+        },
+        status_code=503,
+        media_type=PROBLEM_JSON,
+        headers={"Retry-After": "5"},
+    )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}
+    },
+)
+async def metrics(resources: ResourcesDep) -> Response:
+    """Request counts, latency histograms, accepted payments and rate-limit refusals."""
+    return Response(generate_latest(resources.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,247 @@
+"""Small, deterministic sample data in the gold and served shapes (tests, benchmark, demos).
+
+Writes gold Delta tables exactly as the gold contract fixes them (column names and types)
+with ``deltalake.write_deltalake`` and served results in the ``paystream.contracts.served``
+shapes. It never writes the shared lakehouse or namespace unless told to: callers pass a root
+and a namespace.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+from deltalake import write_deltalake
+
+from paystream.contracts.served import (
+    Recommendations,
+    RecommendedItem,
+    ServedKeys,
+    StoredDecision,
+)
+
+STATEMENTS = pa.schema(
+    [
+        ("merchant_id", pa.string()),
+        ("currency", pa.string()),
+        ("granularity", pa.string()),
+        ("period_start", pa.date32()),
+        ("gross_minor", pa.int64()),
+        ("refunds_minor", pa.int64()),
+        ("net_minor", pa.int64()),
+        ("payment_count", pa.int64()),
+        ("refund_count", pa.int64()),
+    ]
+)
+HISTORY = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("merchant_id", pa.string()),
+        ("payment_id", pa.string()),
+        ("currency", pa.string()),
+        ("amount_minor", pa.int64()),
+        ("refunded_minor", pa.int64()),
+        ("status", pa.string()),
+        ("authorized_at", pa.timestamp("us", tz="UTC")),
+        ("captured_at", pa.timestamp("us", tz="UTC")),
+        ("decision", pa.string()),
+    ]
+)
+INTERACTIONS = pa.schema(
+    [
+        ("user", pa.string()),
+        ("item", pa.string()),
+        ("weight", pa.float64()),
+        ("timestamp", pa.timestamp("us", tz="UTC")),
+        ("orders", pa.int64()),
+    ]
+)
+RISK_KPIS = pa.schema(
+    [
+        ("day", pa.date32()),
+        ("payments", pa.int64()),
+        ("declined", pa.int64()),
+        ("reviewed", pa.int64()),
+        ("frauds", pa.int64()),
+        ("decline_rate", pa.float64()),
+        ("fraud_rate", pa.float64()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """Size of the sample world."""
+
+    merchants: list[str]
+    customers: list[str]
+    days: int = 60
+    start: date = date(2011, 1, 1)
+    currency: str = "GBP"
+    seed: int = 7
+
+
+def statements_table(spec: SampleSpec) -> pa.Table:
+    """Daily and monthly statements; the monthly rows are the sums of the daily ones."""
+    rng = random.Random(spec.seed)  # noqa: S311 - sample data, not secrets
+    daily: list[dict[str, object]] = []
+    for merchant in spec.merchants:
+        for offset in range(spec.days):
+            gross = rng.randint(10_000, 500_000)
+            refunds = rng.randint(0, gross // 10)
+            daily.append(
+                {
+                    "merchant_id": merchant,
+                    "currency": spec.currency,
+                    "granularity": "day",
+                    "period_start": spec.start + timedelta(days=offset),
+                    "gross_minor": gross,
+                    "refunds_minor": refunds,
+                    "net_minor": gross - refunds,
+                    "payment_count": rng.randint(1, 50),
+                    "refund_count": rng.randint(0, 3),
+                }
+            )
+    sums = ("gross_minor", "refunds_minor", "net_minor", "payment_count", "refund_count")
+    monthly: dict[tuple[str, date], dict[str, object]] = {}
+    for row in daily:
+        day = row["period_start"]
+        assert isinstance(day, date)
+        key = (str(row["merchant_id"]), day.replace(day=1))
+        if key not in monthly:
+            monthly[key] = {**row, "granularity": "month", "period_start": key[1]}
+            monthly[key].update(dict.fromkeys(sums, 0))
+        for col in sums:
+            monthly[key][col] = int(str(monthly[key][col])) + int(str(row[col]))
+    months = list(monthly.values())
+    return pa.Table.from_pylist(daily + months, schema=STATEMENTS)
+
+
+def history_table(spec: SampleSpec, payments_per_customer: int = 3) -> pa.Table:
+    """A few payments per customer, each at one of the merchants."""
+    rng = random.Random(spec.seed + 1)  # noqa: S311 - sample data, not secrets
+    out = []
+    base = datetime.combine(spec.start, datetime.min.time(), UTC)
+    for c_index, customer in enumerate(spec.customers):
+        for n in range(payments_per_customer):
+            # Each customer pays exactly one merchant: tenant tests rely on it.
+            merchant = spec.merchants[c_index % len(spec.merchants)]
+            authorized = base + timedelta(hours=rng.randint(0, spec.days * 24))
+            amount = rng.randint(100, 90_000)
+            out.append(
+                {
+                    "customer_id": customer,
+                    "merchant_id": merchant,
+                    "payment_id": f"pay-{customer}-{n}",
+                    "currency": spec.currency,
+                    "amount_minor": amount,
+                    "refunded_minor": 0,
+                    "status": "captured",
+                    "authorized_at": authorized,
+                    "captured_at": authorized + timedelta(minutes=5),
+                    "decision": rng.choice(["approve", "approve", "review", None]),
+                }
+            )
+    return pa.Table.from_pylist(out, schema=HISTORY)
+
+
+def interactions_table(spec: SampleSpec, items: int = 40) -> pa.Table:
+    """Customer-product interactions with a skewed popularity."""
+    rng = random.Random(spec.seed + 2)  # noqa: S311 - sample data, not secrets
+    out = []
+    base = datetime.combine(spec.start, datetime.min.time(), UTC)
+    for customer in spec.customers:
+        for _ in range(5):
+            item = f"SKU{min(items - 1, int(rng.expovariate(0.15))):04d}"
+            out.append(
+                {
+                    "user": customer,
+                    "item": item,
+                    "weight": float(rng.randint(1, 24)),
+                    "timestamp": base + timedelta(days=rng.randint(0, spec.days)),
+                    "orders": rng.randint(1, 4),
+                }
+            )
+    return pa.Table.from_pylist(out, schema=INTERACTIONS)
+
+
+def risk_kpis_table(spec: SampleSpec) -> pa.Table:
+    """Daily risk KPIs."""
+    rng = random.Random(spec.seed + 3)  # noqa: S311 - sample data, not secrets
+    out = []
+    for offset in range(spec.days):
+        payments = rng.randint(200, 400)
+        declined, reviewed, frauds = rng.randint(2, 20), rng.randint(1, 10), rng.randint(0, 6)
+        out.append(
+            {
+                "day": spec.start + timedelta(days=offset),
+                "payments": payments,
+                "declined": declined,
+                "reviewed": reviewed,
+                "frauds": frauds,
+                "decline_rate": declined / payments,
+                "fraud_rate": frauds / payments,
+            }
+        )
+    return pa.Table.from_pylist(out, schema=RISK_KPIS)
+
+
+def write_gold(root: Path, spec: SampleSpec) -> Path:
+    """Write the gold tables the API serves under ``root/gold``; return that folder."""
+    gold = root / "gold"
+    write_deltalake(
+        str(gold / "merchant_statements"),
+        statements_table(spec),
+        mode="overwrite",
+        partition_by=["granularity"],
+    )
+    write_deltalake(str(gold / "customer_payment_history"), history_table(spec), mode="overwrite")
+    write_deltalake(
+        str(gold / "interactions_customer_product"), interactions_table(spec), mode="overwrite"
+    )
+    write_deltalake(str(gold / "risk_kpis"), risk_kpis_table(spec), mode="overwrite")
+    return gold
+
+
+def recommendations(customer_id: str | None, items: int = 10) -> Recommendations:
+    """A served recommendations list."""
+    return Recommendations(
+        customer_id=customer_id,
+        items=[
+            RecommendedItem(item_id=f"SKU{n:04d}", score=round(1.0 - n / 20, 3), source="als")
+            for n in range(items)
+        ],
+        model_name="paystream-recommender",
+        model_version="1" if customer_id else "popular-1",
+        generated_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+
+def decision(payment_id: str, customer_id: str, merchant_id: str) -> StoredDecision:
+    """A served risk decision."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    return StoredDecision(
+        payment_id=payment_id,
+        customer_id=customer_id,
+        merchant_id=merchant_id,
+        decision="review",
+        score=0.42,
+        reasons=["NEW_DEVICE", "HIGH_AMOUNT"],
+        model_version="3",
+        degraded=False,
+        event_id="00000000-0000-0000-0000-000000000001",
+        authorized_at=now,
+        decided_at=now + timedelta(milliseconds=12),
+    )
+
+
+def served_commands(namespace: str, spec: SampleSpec) -> list[tuple[str, str]]:
+    """``(key, JSON)`` pairs of recommendations: the first customer has none (cold start)."""
+    keys = ServedKeys(namespace)
+    pairs = [(keys.popular(), recommendations(None).model_dump_json())]
+    for customer in spec.customers[1:]:
+        pairs.append((keys.recommendations(customer), recommendations(customer).model_dump_json()))
+    return pairs

@@ -1,0 +1,138 @@
+"""``paystream api``: serve the HTTP API and manage its keys."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from paystream.errors import ConfigurationError, ServiceUnavailableError
+from paystream.settings import get_settings
+
+app = typer.Typer(help="The HTTP API: serve it, create keys and tokens.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (stored hashed in Redis).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+console = Console()
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default api.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default api.port, 8000).")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the API with uvicorn (one worker; scale with more processes behind a balancer)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        workers=1,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+async def _with_store(action: Any) -> Any:
+    import redis.exceptions
+    from redis.asyncio import Redis
+
+    from api.auth import KeyStore
+
+    settings = get_settings()
+    client = Redis.from_url(settings.redis.url.get_secret_value(), decode_responses=True)
+    store = KeyStore(client, settings.streams.namespace, settings.api.key_pepper.get_secret_value())
+    try:
+        return await action(store)
+    except redis.exceptions.ConnectionError as exc:
+        raise ServiceUnavailableError("Redis", "redis.url", type(exc).__name__) from exc
+    finally:
+        await client.aclose()  # type: ignore[attr-defined]  # stubs predate redis 5
+
+
+@keys_app.command("create")
+def create_key(
+    merchant: Annotated[str | None, typer.Option("--merchant", help="Merchant id.")] = None,
+    customer: Annotated[
+        str | None, typer.Option("--customer", help="Limit the key to one customer (app side).")
+    ] = None,
+    analyst: Annotated[
+        bool, typer.Option("--analyst", help="Analyst key: dashboard data, no merchant data.")
+    ] = False,
+    rate: Annotated[
+        float | None, typer.Option("--rate", help="Requests/s for this key (default api.*).")
+    ] = None,
+    burst: Annotated[int | None, typer.Option("--burst", help="Bucket size for this key.")] = None,
+) -> None:
+    """Create an API key and print it once (only its HMAC is stored)."""
+    role = "analyst" if analyst else "merchant"
+    try:
+        key_id, key = asyncio.run(
+            _with_store(lambda s: s.create(role, merchant, customer, rate, burst))
+        )
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    console.print(f"key id: {key_id}  role: {role}  merchant: {merchant}  customer: {customer}")
+    console.print("[bold]store this key now; it is not shown again:[/]")
+    print(key)
+
+
+@keys_app.command("list")
+def list_keys() -> None:
+    """List key ids and scopes (never the keys)."""
+    from api.auth import record_summary
+
+    records = asyncio.run(_with_store(lambda s: s.redis.hgetall(s.name)))
+    table = Table("key id", "role", "merchant", "customer", "created")
+    for key_id, raw in sorted(records.items()):
+        doc = record_summary(raw)
+        table.add_row(
+            key_id,
+            str(doc.get("role")),
+            str(doc.get("merchant_id") or ""),
+            str(doc.get("customer_id") or ""),
+            str(doc.get("created_at")),
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke_key(key_id: Annotated[str, typer.Argument(help="Key id to delete.")]) -> None:
+    """Delete a key (API processes stop accepting it within seconds)."""
+    if not asyncio.run(_with_store(lambda s: s.revoke(key_id))):
+        raise ConfigurationError(f"no API key with id {key_id}")
+    console.print(f"revoked {key_id}")
+
+
+@app.command("token")
+def token(
+    subject: Annotated[str, typer.Option("--subject", help="Who the token is for.")],
+    merchant: Annotated[str | None, typer.Option("--merchant", help="Merchant id.")] = None,
+    customer: Annotated[str | None, typer.Option("--customer", help="Customer id.")] = None,
+    analyst: Annotated[bool, typer.Option("--analyst", help="Analyst role.")] = False,
+    hours: Annotated[float, typer.Option("--hours", help="Validity.")] = 1.0,
+) -> None:
+    """Print a JWT signed with api.jwt_secret carrying the given scope."""
+    from api.auth import TokenIssuer
+
+    issuer = TokenIssuer(get_settings().api.jwt_secret.get_secret_value())
+    try:
+        print(
+            issuer.issue(
+                subject,
+                "analyst" if analyst else "merchant",
+                merchant,
+                customer,
+                timedelta(hours=hours),
+            )
+        )
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None

@@ -1,0 +1,92 @@
+"""Payment request validation, card-number refusal, idempotency hashing, keys and tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from api.auth import TokenIssuer, hash_key, split_key, validate_scope
+from api.intake import body_hash
+from api.routes.payments import PaymentRequest, looks_like_pan
+
+GOOD = {
+    "customer_id": "C1",
+    "amount": {"amount_minor": 100, "currency": "GBP"},
+    "card_fingerprint": "ab" * 16,
+}
+
+
+@pytest.mark.parametrize(
+    "value", ["4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111", "3782822463100050"]
+)
+def test_card_number_shapes_are_recognised(value):
+    assert looks_like_pan(value)
+
+
+@pytest.mark.parametrize("value", ["ab" * 16, "1" * 32, "123456789012", "tok_4111"])
+def test_tokens_and_short_numbers_are_not_card_numbers(value):
+    assert not looks_like_pan(value)
+
+
+def test_pan_in_the_fingerprint_field_is_refused_with_a_message_naming_it():
+    with pytest.raises(ValidationError, match="card number"):
+        PaymentRequest.model_validate({**GOOD, "card_fingerprint": "4111111111111111"})
+
+
+def test_card_number_field_is_refused_before_any_other_check():
+    with pytest.raises(ValidationError, match="card number"):
+        PaymentRequest.model_validate({**GOOD, "pan": "4111111111111111"})
+
+
+def test_fingerprint_must_be_lowercase_hex_of_32_to_64():
+    with pytest.raises(ValidationError, match="32-64"):
+        PaymentRequest.model_validate({**GOOD, "card_fingerprint": "XYZ" * 12})
+    assert PaymentRequest.model_validate(GOOD).card_fingerprint == "ab" * 16
+
+
+def test_money_must_be_integer_minor_units_of_a_known_currency():
+    with pytest.raises(ValidationError):
+        PaymentRequest.model_validate({**GOOD, "amount": {"amount_minor": 1.5, "currency": "GBP"}})
+    with pytest.raises(ValidationError):
+        PaymentRequest.model_validate({**GOOD, "amount": {"amount_minor": 1, "currency": "XXQ"}})
+
+
+def test_body_hash_ignores_key_order_but_not_values():
+    a = {"x": 1, "y": {"b": 2, "a": 1}}
+    b = {"y": {"a": 1, "b": 2}, "x": 1}
+    assert body_hash(a) == body_hash(b)
+    assert body_hash(a) != body_hash({**a, "x": 2})
+
+
+def test_key_hash_depends_on_the_pepper_and_split_reads_the_id():
+    key = "psk_0123abcd_secret-part"
+    assert split_key(key) == "0123abcd"
+    assert split_key("not-a-key") is None and split_key("psk__x") is None
+    assert hash_key("p1", key) != hash_key("p2", key)
+    assert len(hash_key("p1", key)) == 64
+
+
+def test_scopes_that_make_no_sense_are_refused():
+    with pytest.raises(ValueError, match="--merchant"):
+        validate_scope("merchant", None, None)
+    with pytest.raises(ValueError, match="--customer needs --merchant"):
+        validate_scope("analyst", None, "C1")
+    with pytest.raises(ValueError, match="analyst"):
+        validate_scope("analyst", "M1", None)
+
+
+def test_jwt_round_trip_carries_the_scope_and_expiry_is_enforced():
+    issuer = TokenIssuer("a-secret-that-is-long-enough-for-hs256")
+    principal = issuer.verify(issuer.issue("app", merchant_id="M1", customer_id="C1"))
+    assert principal is not None
+    assert (principal.merchant_id, principal.customer_id) == ("M1", "C1")
+    expired = issuer.issue("app", merchant_id="M1", ttl=timedelta(seconds=-5))
+    assert issuer.verify(expired) is None
+    assert (
+        TokenIssuer("another-secret-that-is-long-enough!!").verify(
+            issuer.issue("a", merchant_id="M1")
+        )
+        is None
+    )
