@@ -111,6 +111,9 @@ def card_precision_per_day(
     # Per (day, card): the highest score and whether any transaction was fraud.
     best: dict[date, dict[str, tuple[float, int]]] = {}
     for day, card, label, score in zip(days, cards, y.tolist(), s.tolist(), strict=True):
+        if not isinstance(card, str) or not card:
+            # Wallet and FPS payments have no card: they cannot rank in a per-card metric.
+            continue
         cards_of_day = best.setdefault(day, {})
         old_score, old_label = cards_of_day.get(card, (-math.inf, 0))
         cards_of_day[card] = (max(old_score, score), max(old_label, int(label)))

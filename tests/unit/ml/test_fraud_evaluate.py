@@ -105,3 +105,11 @@ def test_scorecard_reports_every_figure_at_the_given_thresholds():
     assert (card.precision_at_review, card.recall_at_review) == (2 / 3, 1.0)
     assert card.card_precision_at_k == 1.0  # A tops day 1, C tops day 2: both fraud
     assert set(card.as_metrics("holdout")) >= {"holdout_auc_pr", "holdout_card_precision_at_k"}
+
+
+def test_card_precision_leaves_out_payments_without_a_card():
+    day = date(2026, 1, 5)
+    per_day = card_precision_per_day(
+        [day, day, day], ["c1", None, float("nan")], [1, 1, 1], [0.9, 0.99, 0.98], k=2
+    )
+    assert per_day == {day: 0.5}
