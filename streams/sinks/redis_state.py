@@ -4,7 +4,8 @@ Every write is idempotent, so the batch can be replayed or retried after a crash
 
 * sessions and profiles are hash upserts; a session's ``state`` is set to ``active`` only if
   absent (``HSETNX``), so an ``ended`` that overtook its ``started`` is never undone;
-* running totals are *absolute* values copied from the ledger's snapshot, never increments;
+* running totals are *absolute* values copied from the ledger's snapshot, never increments,
+  and versioned so an older snapshot arriving late never overwrites a newer one;
 * windows are sorted sets keyed by payment, so re-adding a member changes nothing.
 
 Key layout (``{ns}`` is the namespace, ``ps`` by default)::
@@ -86,6 +87,27 @@ return redis.call('ZCARD', key)
 """
 # Redis names a script by the SHA-1 of its body; computing it here avoids a round trip.
 WINDOW_SCRIPT_SHA = hashlib.sha1(WINDOW_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+
+# Totals are absolute copies of ledger rows, and two workers' snapshots of one merchant can
+# arrive out of order. captured_count + refund_count only ever grows with each booking, so it
+# versions a snapshot: an older one (smaller sum) never overwrites a newer one. Equal sums are
+# the same snapshot, rewritten harmlessly by a replay.
+TOTALS_SCRIPT = """
+local key = KEYS[1]
+for i = 1, #ARGV, 6 do
+  local c = ARGV[i]
+  local stored = redis.call('HMGET', key, c .. ':captured_count', c .. ':refund_count')
+  local version = -1
+  if stored[1] then version = tonumber(stored[1]) + tonumber(stored[2] or '0') end
+  if tonumber(ARGV[i + 2]) + tonumber(ARGV[i + 4]) >= version then
+    redis.call('HSET', key, c .. ':captured_minor', ARGV[i + 1], c .. ':captured_count',
+      ARGV[i + 2], c .. ':refunded_minor', ARGV[i + 3], c .. ':refund_count', ARGV[i + 4],
+      c .. ':net_minor', ARGV[i + 5])
+  end
+end
+return 1
+"""
+TOTALS_SCRIPT_SHA = hashlib.sha1(TOTALS_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 _Op = Callable[[Pipeline], object]
 
@@ -241,6 +263,7 @@ class RedisStateSink:
             # Script cache is empty (Redis restarted or flushed): load it and redo the chunk,
             # which is safe because every command in it is idempotent.
             self._client.script_load(WINDOW_SCRIPT)
+            self._client.script_load(TOTALS_SCRIPT)
             self._run(chunk)
 
     def _run(self, chunk: Sequence[_Op]) -> None:
@@ -335,8 +358,7 @@ class RedisStateSink:
             for (owner_id, currency), totals in source.items():
                 grouped[owner_id][currency] = totals
             for owner_id, by_currency in grouped.items():
-                key = self.keys.totals(kind, owner_id)
-                yield _hset(key, totals_fields(by_currency))
+                yield _totals_set(self.keys.totals(kind, owner_id), by_currency)
 
     # -- rebuild marker ------------------------------------------------------------------
 
@@ -402,6 +424,14 @@ def _hset(key: str, fields: Mapping[str, str | int]) -> _Op:
     # The client's stubs want a mapping keyed by ``str | bytes`` (Mapping keys are invariant).
     mapping: dict[str | bytes, str | int] = {k: v for k, v in fields.items()}
     return lambda p: p.hset(key, mapping=mapping)
+
+
+def _totals_set(key: str, by_currency: Mapping[str, Totals]) -> _Op:
+    args: list[str | int] = []
+    for currency, t in sorted(by_currency.items()):
+        args += [currency, t.captured_minor, t.captured_count, t.refunded_minor, t.refund_count]
+        args.append(t.net_minor)
+    return lambda p: p.evalsha(TOTALS_SCRIPT_SHA, 1, key, *args)
 
 
 def _window_add(key: str, pairs: Sequence[tuple[str, int]]) -> _Op:

@@ -198,6 +198,19 @@ def test_totals_are_the_ledgers_absolute_values_never_summed(sink, raw, unique):
     assert sink.totals("merchant", "nobody") == {}
 
 
+def test_an_older_totals_snapshot_arriving_late_never_overwrites_a_newer_one(sink):
+    # Two workers touched the same merchant; the one with the older snapshot writes last.
+    newer = Totals(captured_minor=9_000, captured_count=3, refunded_minor=1_000, refund_count=1)
+    older = Totals(captured_minor=6_000, captured_count=2, refunded_minor=0, refund_count=0)
+    other = Totals(captured_minor=700, captured_count=1)
+    sink.apply([], LedgerSnapshot(merchants={("m-9", "HKD"): newer}))
+    sink.apply([], LedgerSnapshot(merchants={("m-9", "HKD"): older, ("m-9", "GBP"): other}))
+    assert sink.totals("merchant", "m-9") == {"HKD": newer, "GBP": other}
+    # The same snapshot again (a replay) is accepted and changes nothing.
+    sink.apply([], LedgerSnapshot(merchants={("m-9", "HKD"): newer}))
+    assert sink.totals("merchant", "m-9")["HKD"] == newer
+
+
 def test_profiles_hold_only_the_registration_fields(sink):
     sink.apply(mixed_batch(datetime.now(UTC)), LedgerSnapshot())
     customer = sink.profile("customer", "c-1")

@@ -22,6 +22,8 @@ from paystream.settings import RedisSettings
 from streams.sinks.port import Envelope, LedgerSnapshot, Totals
 from streams.sinks.redis_state import (
     DAY_MS,
+    TOTALS_SCRIPT,
+    TOTALS_SCRIPT_SHA,
     WINDOW_SCRIPT,
     WINDOW_SCRIPT_SHA,
     RedisKeys,
@@ -257,7 +259,11 @@ def test_a_batch_is_one_pipeline_with_one_script_call_per_entity_and_no_incremen
     assert len(client.executed) == 1
     names = [name for name, _, _ in client.executed[0]]
     assert not [n for n in names if "incr" in n]
-    scripts = [args for name, args, _ in client.executed[0] if name == "evalsha"]
+    calls = [args for name, args, _ in client.executed[0] if name == "evalsha"]
+    scripts = [args for args in calls if args[0] == WINDOW_SCRIPT_SHA]
+    totals = [args for args in calls if args[0] == TOTALS_SCRIPT_SHA]
+    # Totals go through the versioned script: one call per owner, never a plain HSET.
+    assert sorted(args[2] for args in totals) == ["u:totals:customer:c-1", "u:totals:merchant:m-1"]
     assert sorted(args[2] for args in scripts) == [
         "u:win:card:" + "ab" * 16,
         "u:win:customer:c-1",
@@ -293,6 +299,6 @@ def test_large_batches_are_chunked_into_few_pipelines():
 def test_an_empty_script_cache_is_reloaded_and_the_chunk_redone():
     client = RecordingClient(fail_first_with=NoScriptError("NOSCRIPT No matching script"))
     offline_sink(client).apply(sample_batch(), LedgerSnapshot())
-    assert client.loaded == [WINDOW_SCRIPT]
+    assert client.loaded == [WINDOW_SCRIPT, TOTALS_SCRIPT]
     assert len(client.executed) == 2
     assert client.executed[0] == client.executed[1]
