@@ -114,12 +114,7 @@ def _fmt(value: float) -> str:
 
 def write(section: str, figures: list[Figure], notes: str = "") -> None:
     """Write the figures' JSON files and replace ``section`` in docs/benchmarks.md."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    machine_text = machine()
-    for fig in figures:
-        (RESULTS / f"{fig.figure}.json").write_text(
-            json.dumps(fig.to_json(machine_text), indent=2) + "\n"
-        )
+    machine_text = write_json(figures)
     lines = [
         f"## {section}",
         "",
@@ -139,7 +134,22 @@ def write(section: str, figures: list[Figure], notes: str = "") -> None:
         )
     if notes:
         lines += ["", notes.strip()]
-    block = "\n".join(lines) + "\n"
+    write_section(section, "\n".join(lines) + "\n")
+
+
+def write_json(figures: list[Figure]) -> str:
+    """Write each figure's ``bench/results/<figure>.json``; return the machine description."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    machine_text = machine()
+    for fig in figures:
+        (RESULTS / f"{fig.figure}.json").write_text(
+            json.dumps(fig.to_json(machine_text), indent=2) + "\n"
+        )
+    return machine_text
+
+
+def write_section(section: str, block: str) -> None:
+    """Replace (or append) ``section`` of docs/benchmarks.md with a markdown block."""
     text = DOC.read_text() if DOC.exists() else DOC_HEADER
     start, end = f"<!-- {section}: start -->", f"<!-- {section}: end -->"
     wrapped = f"{start}\n{block}{end}\n"

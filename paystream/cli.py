@@ -41,10 +41,12 @@ def _register() -> None:
     # dependency of one command cannot break the others.
     from paystream.commands import (
         api,
+        chaos,
         contracts,
         db,
         demo,
         dlq,
+        lakehouse,
         recommend,
         replay,
         simulate,
@@ -61,10 +63,13 @@ def _register() -> None:
     app.add_typer(streams.app, name="streams")
     app.add_typer(dlq.app, name="dlq")
     app.add_typer(db.app, name="db")
+    app.add_typer(lakehouse.app, name="lakehouse")
     app.add_typer(api.app, name="api")
     app.add_typer(train.app, name="train")
     app.command("simulate")(simulate.simulate)
     app.command("demo")(demo.demo)
+    app.command("chaos")(chaos.chaos)
+    app.command("sql")(lakehouse.sql)
     app.command("recommend")(recommend.recommend)
 
 

@@ -1,0 +1,1 @@
+"""Fault drills: real failures injected into the local stack under load, then reconciled."""
