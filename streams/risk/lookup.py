@@ -13,6 +13,7 @@ reach of the payer, in one string script with bindings (Cosmos-compatible).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,6 @@ from streams.sinks.redis_state import (
     DAY_MS,
     WINDOW_KEY_TTL_S,
     WINDOW_SCRIPT,
-    WINDOW_SCRIPT_SHA,
     RedisKeys,
     WindowKind,
     encode_member,
@@ -39,6 +39,44 @@ from streams.sinks.redis_state import (
 )
 
 SEEN_TTL_S = 400 * 86400
+
+# Add the payment to one window (trimmed as the state projection trims it) and read the
+# window back up to the payment's own time: the read never sees later payments.
+WINDOW_READ_SCRIPT = """
+local key = KEYS[1]
+local span = tonumber(ARGV[1])
+local at = tonumber(ARGV[3])
+redis.call('ZADD', key, at, ARGV[4])
+local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('(%.0f', tonumber(newest[2]) - span))
+redis.call('EXPIRE', key, ARGV[2])
+return redis.call('ZRANGEBYSCORE', key, string.format('(%.0f', at - span),
+  string.format('%.0f', at), 'WITHSCORES')
+"""
+# First sightings keep the minimum time (ZADD LT), so any arrival order gives the same set.
+# Returns this value's first sighting and the customer's earliest sighting of anything.
+SEEN_SCRIPT = """
+redis.call('ZADD', KEYS[1], 'LT', ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {redis.call('ZSCORE', KEYS[1], ARGV[2]), first[2]}
+"""
+STORE_SCRIPT = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+def _sha(script: str) -> str:
+    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+
+
+WINDOW_READ_SHA, SEEN_SHA, STORE_SHA = map(_sha, (WINDOW_READ_SCRIPT, SEEN_SCRIPT, STORE_SCRIPT))
+
+
+def _pairs(flat: list[Any]) -> list[tuple[str, float]]:
+    return [(str(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
 
 
 @dataclass(frozen=True)
@@ -78,18 +116,25 @@ class RiskRedis:
         return f"{self.keys.namespace}:risk:seen:{customer_id}:{what}"
 
     def gather(self, events: Sequence[PaymentAuthorized]) -> list[RedisFacts]:
-        """Record the batch in the windows, then read every feature input: one round trip."""
+        """Record the batch in the windows and first-seen sets, and read every feature input:
+        one round trip, in time order (so a batch reads as the stream would)."""
+        ordered = sorted(events, key=lambda e: e.occurred_at)
         try:
-            replies = self._pipeline(events)
+            replies = self._pipeline(ordered)
         except NoScriptError:
-            self.client.script_load(WINDOW_SCRIPT)
-            replies = self._pipeline(events)
-        return self._facts(events, replies)
+            for script in (WINDOW_SCRIPT, WINDOW_READ_SCRIPT, SEEN_SCRIPT, STORE_SCRIPT):
+                self.client.script_load(script)
+            replies = self._pipeline(ordered)
+        facts = dict(
+            zip((e.payment_id for e in ordered), self._facts(ordered, replies), strict=True)
+        )
+        return [facts[e.payment_id] for e in events]
 
     def _entities(self, e: PaymentAuthorized) -> list[tuple[WindowKind, str | None]]:
         return [("customer", e.customer_id), ("card", e.card_fingerprint), ("device", e.device_id)]
 
     def _pipeline(self, events: Sequence[PaymentAuthorized]) -> list[Any]:
+        # Single-key scripts only, so this also runs on Redis Cluster.
         pipe = self.client.pipeline(transaction=False)
         for e in events:
             member = encode_member(e.payment_id, e.amount.amount_minor, e.amount.currency)
@@ -97,53 +142,35 @@ class RiskRedis:
             for kind, entity in self._entities(e):
                 if entity:
                     key = self.keys.window(kind, entity)
-                    pipe.evalsha(WINDOW_SCRIPT_SHA, 1, key, DAY_MS, WINDOW_KEY_TTL_S, at, member)
+                    pipe.evalsha(WINDOW_READ_SHA, 1, key, DAY_MS, WINDOW_KEY_TTL_S, at, member)
             for what, value in (("device", e.device_id), ("country", e.ip_country)):
                 if value:
                     key = self.seen_key(e.customer_id, what)
-                    pipe.zadd(key, {value: at}, lt=True)
-                    pipe.expire(key, SEEN_TTL_S)
-        for e in events:
-            at = epoch_ms(e.occurred_at)
-            for kind, entity in self._entities(e):
-                if entity:
-                    pipe.zrangebyscore(
-                        self.keys.window(kind, entity), f"({at - DAY_MS}", at, withscores=True
-                    )
+                    pipe.evalsha(SEEN_SHA, 1, key, at, value, SEEN_TTL_S)
             pipe.hgetall(self.keys.totals("customer", e.customer_id))
             pipe.hgetall(self.keys.profile("customer", e.customer_id))
             pipe.hgetall(self.keys.profile("merchant", e.merchant_id))
             pipe.hgetall(self.keys.totals("merchant", e.merchant_id))
-            for what, value in (("device", e.device_id), ("country", e.ip_country)):
-                if value:
-                    pipe.zscore(self.seen_key(e.customer_id, what), value)
-                    pipe.zrange(self.seen_key(e.customer_id, what), 0, 0, withscores=True)
             pipe.hgetall(self.served.decision(e.payment_id))
         return list(pipe.execute())
 
     def _facts(self, events: Sequence[PaymentAuthorized], replies: list[Any]) -> list[RedisFacts]:
-        writes = sum(
-            sum(1 for _, entity in self._entities(e) if entity)
-            + 2 * sum(1 for v in (e.device_id, e.ip_country) if v)
-            for e in events
-        )
-        it = iter(replies[writes:])
+        it = iter(replies)
         facts: list[RedisFacts] = []
         for e in events:
             at = epoch_ms(e.occurred_at)
             windows: dict[str, Window | None] = {}
             for kind, entity in self._entities(e):
-                windows[kind] = _window(next(it), at) if entity else None
-            customer_totals = parse_totals(next(it))
-            customer_profile, merchant_profile = dict(next(it)), dict(next(it))
-            merchant_totals = parse_totals(next(it))
+                windows[kind] = _window(_pairs(next(it)), at) if entity else None
             seen: dict[str, int | None] = {}
             earliest: dict[str, int | None] = {}
             for what, value in (("device", e.device_id), ("country", e.ip_country)):
-                score = next(it) if value else None
-                first = next(it) if value else []
-                seen[what] = None if score is None else int(score)
-                earliest[what] = int(first[0][1]) if first else None
+                score, first = next(it) if value else (None, None)
+                seen[what] = None if score is None else int(float(score))
+                earliest[what] = None if first is None else int(float(first))
+            customer_totals = parse_totals(next(it))
+            customer_profile, merchant_profile = dict(next(it)), dict(next(it))
+            merchant_totals = parse_totals(next(it))
             facts.append(
                 RedisFacts(
                     customer=windows["customer"] or Window(),
@@ -166,11 +193,13 @@ class RiskRedis:
         """Write decision hashes (fields, payment id) with their TTL, pipelined."""
         pipe = self.client.pipeline(transaction=False)
         for fields, payment_id in decisions:
-            key = self.served.decision(payment_id)
-            mapping: dict[str | bytes, str] = {k: v for k, v in fields.items()}
-            pipe.hset(key, mapping=mapping)
-            pipe.expire(key, ttl_s)
-        pipe.execute()
+            flat = [item for pair in fields.items() for item in pair]
+            pipe.evalsha(STORE_SHA, 1, self.served.decision(payment_id), ttl_s, *flat)
+        try:
+            pipe.execute()
+        except NoScriptError:
+            self.client.script_load(STORE_SCRIPT)
+            self.store(decisions, ttl_s)
 
     def mark_published(self, payment_ids: Sequence[str]) -> None:
         """Record that these decisions reached the decisions topic (a replay skips them)."""
