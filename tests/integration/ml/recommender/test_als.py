@@ -9,9 +9,7 @@ def test_a_seeded_fit_gives_the_same_metrics_and_the_same_top_n_twice(spark, ret
     data = load_interactions(retail_parquet)
     split = temporal_split(data.frame, test_weeks=4)
     models = [ALSRecommender(spark, ALSParams(rank=16, max_iter=5, seed=7)) for _ in range(2)]
-    evaluations = [
-        evaluate_models({"als": m}, split, catalogue_size=data.items) for m in models
-    ]
+    evaluations = [evaluate_models({"als": m}, split, catalogue_size=data.items) for m in models]
     assert evaluations[0].metrics == evaluations[1].metrics
     assert evaluations[0].metrics["als"]["ndcg_at_10"] > 0
     users = sorted(split.train["user"].unique())

@@ -51,7 +51,9 @@ def test_bought_x_also_bought_y_counts_paths_through_other_customers(graph):
 
 
 def test_graph_and_in_memory_cooccurrence_rank_identically(graph):
-    rows = [(u, i, 1.0, datetime(2024, 5, 1, tzinfo=UTC)) for u, its in HISTORY.items() for i in its]
+    rows = [
+        (u, i, 1.0, datetime(2024, 5, 1, tzinfo=UTC)) for u, its in HISTORY.items() for i in its
+    ]
     offline = CooccurrenceRecommender()
     offline.fit(pd.DataFrame(rows, columns=["user", "item", "weight", "timestamp"]))
     for user in HISTORY:
