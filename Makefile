@@ -16,6 +16,7 @@ lint: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy paystream compose lakehouse streams ml api bench
+	bash compose/k8s/validate.sh
 
 stack-down: bootstrap
 	.venv/bin/paystream stack down

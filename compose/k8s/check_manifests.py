@@ -2,19 +2,15 @@
 
 Subcommands (each prints what it checked and exits non-zero on a failure):
 
-``schemas WHEEL VERSION OUT``
-    Turns the Kubernetes JSON schemas packaged in the ``kubernetes-validate`` wheel (PyPI)
-    into a directory kubeconform reads offline: one self-contained schema per kind, named
-    like kubeconform's default registry (``deployment-apps-v1.json``).
 ``policy OVERLAY RENDERED``
     Structural rules for a rendered overlay: resources, probes, security contexts, no secret
     values outside Secrets, references that resolve, workers <= partitions, and so on.
-``settings RENDERED``
-    Every ``PAYSTREAM_*`` key of the rendered ConfigMap and Secret is a real setting of
-    ``paystream/settings.py``, and the values load (needs the project's virtualenv).
 ``tree K8S_DIR``
     Nothing secret is committed: no Secret manifests, every env file a secretGenerator
     reads is git-ignored and has a committed ``.example``.
+
+The checks against paystream's own code (settings, CLI commands) are in ``check_app.py``;
+``build_schemas.py`` prepares kubeconform's offline schemas.
 """
 
 from __future__ import annotations
@@ -22,11 +18,8 @@ from __future__ import annotations
 import argparse
 import base64
 import fnmatch
-import json
-import os
 import re
 import sys
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,15 +40,32 @@ SECRET_SETTINGS = {
     "PAYSTREAM_MYSQL__REPLICA_URL",
     "PAYSTREAM_REDIS__URL",
     "PAYSTREAM_GREMLIN__PASSWORD",
+    "PAYSTREAM_API__JWT_SECRET",
+    "PAYSTREAM_API__KEY_PEPPER",
     "AZURE_STORAGE_CONNECTION_STRING",
 }
 # (MLFLOW_BACKEND_STORE_URI is not listed: the base's SQLite path is no credential. A
 # user:password@ in it, or in any other value, is caught by SECRET_VALUE below.)
-SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CONNECTION_STRING|ACCESS_KEY|ACCOUNT_KEY")
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|PEPPER|CONNECTION_STRING|ACCESS_KEY|ACCOUNT_KEY")
 # user:password@ inside a URL, or a key=value credential inside a connection string.
 SECRET_VALUE = re.compile(r"://[^/@\s:]*:[^/@\s]+@|(?i:AccountKey|SharedAccessKey)=[^;<\s]")
 PLACEHOLDER = re.compile(r"<[a-z][a-z0-9-]*>")
 HASHED = re.compile(r"-[a-z0-9]{10}$")
+# Deployments that are members of one Kafka consumer group each: a partition goes to one
+# member only, so replicas (plus rollout surge) must not exceed the partition count.
+CONSUMER_GROUPS = ("streams-worker", "risk-agent")
+# CronJobs labelled so run Spark through spark/submit.sh; the overlays' driver patches select
+# them by this label.
+SPARK_LABEL = ("paystream.io/spark", "submit")
+SUBMIT = "spark/submit.sh"
+# CLI commands that start a Spark session (lakehouse/spark.py build_spark).
+SPARK_COMMANDS = (
+    "lakehouse build",
+    "lakehouse optimize",
+    "lakehouse vacuum",
+    "lakehouse spark-sql",
+    "train recommender",
+)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -119,65 +129,6 @@ def config_data(objects: list[Obj], base_name: str) -> dict[str, str]:
                 return {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
             return dict(obj.get("data") or {})
     return {}
-
-
-# --------------------------------------------------------------------------- schemas
-
-
-def build_schemas(wheel: Path, version: str, out: Path) -> int:
-    """Self-contained kubeconform schemas for Kubernetes ``version`` from the wheel."""
-    prefix = f"kubernetes_validate/kubernetes-json-schema/v{version}-local-strict/"
-    ref_prefix = "/api/_definitions.json#/$defs/"
-    with zipfile.ZipFile(wheel) as archive:
-        names = [n for n in archive.namelist() if n.startswith(prefix) and n.endswith(".json")]
-        if not names:
-            available = sorted({n.split("/")[2] for n in archive.namelist() if n.count("/") >= 3})
-            print(f"no schemas for Kubernetes {version} in {wheel.name}; has: {available}")
-            return 1
-        definitions: dict[str, Any] = json.loads(archive.read(prefix + "_definitions.json"))[
-            "$defs"
-        ]
-
-        def rewrite(node: Any, found: list[str]) -> None:
-            # "/api/_definitions.json#/$defs/X" -> "#/$defs/X", collecting every X used.
-            if isinstance(node, dict):
-                for key, value in node.items():
-                    if key == "$ref" and isinstance(value, str):
-                        if value.startswith(ref_prefix):
-                            node[key] = "#/$defs/" + value[len(ref_prefix) :]
-                        if node[key].startswith("#/$defs/"):
-                            found.append(node[key][len("#/$defs/") :])
-                    else:
-                        rewrite(value, found)
-            elif isinstance(node, list):
-                for value in node:
-                    rewrite(value, found)
-
-        tmp = out.with_name(out.name + ".partial")
-        tmp.mkdir(parents=True, exist_ok=True)
-        count = 0
-        for name in names:
-            filename = name.rsplit("/", 1)[1]
-            if filename.startswith("_") or filename == "all.json":
-                continue
-            schema = json.loads(archive.read(name))
-            pending: list[str] = []
-            rewrite(schema, pending)
-            bundled: dict[str, Any] = {}
-            while pending:
-                ref = pending.pop()
-                if ref in bundled:
-                    continue
-                definition = json.loads(json.dumps(definitions[ref]))
-                rewrite(definition, pending)
-                bundled[ref] = definition
-            if bundled:
-                schema["$defs"] = bundled
-            (tmp / filename).write_text(json.dumps(schema))
-            count += 1
-    tmp.rename(out)
-    print(f"{count} schemas for Kubernetes {version} written to {out}")
-    return 0
 
 
 # --------------------------------------------------------------------------- policy
@@ -420,28 +371,30 @@ def check_policy(overlay: str, rendered: Path) -> int:
             f"{name_of(pdb)}: selector matches no workload",
         )
 
-    # Stream workers: replicas (plus any rollout surge) never exceed the partition count.
+    # Consumer-group members: replicas (plus any rollout surge) never exceed the partitions.
     config = config_data(objects, "paystream-config")
     partitions = int(config.get("PAYSTREAM_KAFKA__PARTITIONS", "6"))
-    worker = deployments.get("streams-worker")
-    report.require(worker is not None, "Deployment/streams-worker missing")
-    if worker is not None:
-        replicas = int(worker["spec"].get("replicas", 1))
-        rolling = worker["spec"].get("strategy", {}).get("rollingUpdate", {})
+    for name in CONSUMER_GROUPS:
+        members = deployments.get(name)
+        report.require(members is not None, f"Deployment/{name} missing")
+        if members is None:
+            continue
+        replicas = int(members["spec"].get("replicas", 1))
+        rolling = members["spec"].get("strategy", {}).get("rollingUpdate", {})
         surge = rolling.get("maxSurge", "25%")
         surge_pods = -(-replicas * int(surge[:-1]) // 100) if isinstance(surge, str) else int(surge)
         report.require(
             replicas + surge_pods <= partitions,
-            f"streams-worker: {replicas} replicas + surge {surge_pods} > {partitions} partitions",
+            f"{name}: {replicas} replicas + surge {surge_pods} > {partitions} partitions",
         )
         report.require(
             any(
-                selects(p["spec"]["selector"].get("matchLabels", {}), pod_labels(worker))
+                selects(p["spec"]["selector"].get("matchLabels", {}), pod_labels(members))
                 for p in by_kind.get("PodDisruptionBudget", [])
             ),
-            "streams-worker: no PodDisruptionBudget",
+            f"{name}: no PodDisruptionBudget",
         )
-        print(f"  workers: {replicas} replica(s), surge {surge_pods}, {partitions} partitions")
+        print(f"  {name}: {replicas} replica(s), surge {surge_pods}, {partitions} partitions")
 
     # Phase 1 of a rollout (-l paystream.io/deploy-phase=pre) must carry all the migration
     # Job needs: the Namespace, its ServiceAccount, ConfigMaps and Secrets.
@@ -470,15 +423,29 @@ def check_policy(overlay: str, rendered: Path) -> int:
         for item in needed:
             report.require(item in phase, f"{item[0]}/{item[1]}: not labelled deploy-phase=pre")
 
-    # Spark CronJobs submit to the master from the ConfigMap.
+    # Spark CronJobs submit to the master from the ConfigMap, and carry the label the
+    # overlays' driver patches select them by; the others must not (the patch would add a
+    # `spark-driver` container to them).
     for cron in by_kind.get("CronJob", []):
         spec = pod_spec(cron) or {}
         command = " ".join(
             " ".join(c.get("command", []) + c.get("args", [])) for c in containers(spec)
         )
+        labelled = cron["metadata"].get("labels", {}).get(SPARK_LABEL[0]) == SPARK_LABEL[1]
+        submits = SUBMIT in command
         report.require(
-            "spark/submit.sh" in command, f"{name_of(cron)}: does not go through spark-submit"
+            labelled == submits,
+            f"{name_of(cron)}: label {SPARK_LABEL[0]}={SPARK_LABEL[1]} iff it runs {SUBMIT}",
         )
+        report.require(
+            submits or not any(c in command for c in SPARK_COMMANDS),
+            f"{name_of(cron)}: runs a Spark command without {SUBMIT}",
+        )
+        if submits:
+            report.require(
+                all(c["name"] == "spark-driver" for c in containers(spec)),
+                f"{name_of(cron)}: the Spark driver container must be named spark-driver",
+            )
     report.require(
         bool(config.get("PAYSTREAM_LAKEHOUSE__SPARK_MASTER")),
         "paystream-config has no PAYSTREAM_LAKEHOUSE__SPARK_MASTER",
@@ -493,64 +460,6 @@ def check_policy(overlay: str, rendered: Path) -> int:
         print(f"  FAIL {error}")
     print(f"  policy: {report.checks - len(report.errors)}/{report.checks} checks passed")
     return 1 if report.errors else 0
-
-
-# --------------------------------------------------------------------------- settings
-
-
-def check_settings(rendered: Path) -> int:
-    """Load paystream's settings from exactly what the pods would get through envFrom."""
-    from pydantic import BaseModel
-
-    from paystream.settings import Settings, load_settings
-
-    objects = load_objects(rendered)
-    env = {**config_data(objects, "paystream-config"), **config_data(objects, "paystream-secrets")}
-    errors: list[str] = []
-    for key in sorted(env):
-        if not key.startswith("PAYSTREAM_"):
-            continue
-        parts = key[len("PAYSTREAM_") :].lower().split("__")
-        model: type[BaseModel] | None = Settings
-        for part in parts:
-            field = model.model_fields.get(part) if model is not None else None
-            annotation = field.annotation if field is not None else None
-            if field is None:
-                errors.append(f"{key}: no such setting in paystream/settings.py")
-                break
-            model = (
-                annotation
-                if isinstance(annotation, type) and issubclass(annotation, BaseModel)
-                else None
-            )
-    saved = {k: v for k, v in os.environ.items() if k.startswith("PAYSTREAM_")}
-    for key in saved:
-        del os.environ[key]
-    os.environ.update({k: v for k, v in env.items() if k.startswith("PAYSTREAM_")})
-    try:
-        settings = load_settings(_env_file=None)
-    except Exception as exc:
-        errors.append(str(exc))
-        settings = None
-    finally:
-        for key in env:
-            os.environ.pop(key, None)
-        os.environ.update(saved)
-    if settings is not None:
-        print(
-            f"  settings: {len(env)} keys load; kafka.profile={settings.kafka.profile}, "
-            f"partitions={settings.kafka.partitions}, "
-            f"spark_master={settings.lakehouse.spark_master}"
-        )
-        root = env.get("PAYSTREAM_LAKEHOUSE__ROOT")
-        if root and str(settings.lakehouse.root) != root:
-            print(
-                f"  WARNING lakehouse.root is a Path: {root!r} loads as "
-                f"{str(settings.lakehouse.root)!r} (a URI needs a str setting)"
-            )
-    for error in errors:
-        print(f"  FAIL {error}")
-    return 1 if errors else 0
 
 
 # --------------------------------------------------------------------------- tree
@@ -595,24 +504,14 @@ def check_tree(k8s_dir: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    schemas = sub.add_parser("schemas")
-    schemas.add_argument("wheel", type=Path)
-    schemas.add_argument("version")
-    schemas.add_argument("out", type=Path)
     policy = sub.add_parser("policy")
     policy.add_argument("overlay")
     policy.add_argument("rendered", type=Path)
-    settings = sub.add_parser("settings")
-    settings.add_argument("rendered", type=Path)
     tree = sub.add_parser("tree")
     tree.add_argument("k8s_dir", type=Path)
     args = parser.parse_args()
-    if args.command == "schemas":
-        return build_schemas(args.wheel, args.version, args.out)
     if args.command == "policy":
         return check_policy(args.overlay, args.rendered)
-    if args.command == "settings":
-        return check_settings(args.rendered)
     return check_tree(args.k8s_dir)
 
 

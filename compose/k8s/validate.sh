@@ -4,24 +4,31 @@
 #   1. schema:   kubeconform -strict against the Kubernetes JSON schemas, offline. The schemas
 #                come from the `kubernetes-validate` wheel on PyPI (the same generated
 #                schemas kubeconform downloads by default), turned into a local schema
-#                directory by check_manifests.py. If they cannot be had, kubeconform's default
+#                directory by build_schemas.py. If they cannot be had, kubeconform's default
 #                online location is tried; if that is unreachable too, this step is SKIPPED
 #                and the summary says so.
 #   2. policy:   structural rules (check_manifests.py policy): resources and probes, security
-#                contexts, no credentials outside Secrets, references that resolve, stream
-#                workers <= partitions, migration Job in the pre-deploy phase, ...
-#   3. settings: every PAYSTREAM_* key of the rendered ConfigMap/Secret is a real setting of
-#                paystream/settings.py and the values load (needs the project's .venv).
+#                contexts, no credentials outside Secrets, references that resolve, consumer
+#                groups (stream workers, risk agents) <= partitions, Spark CronJobs through
+#                spark/submit.sh, migration Job in the pre-deploy phase, ...
+#   3. app:      every PAYSTREAM_* key of the rendered ConfigMap/Secret is a real setting of
+#                paystream/settings.py and the values load; every `paystream ...` command a
+#                container runs parses as a real CLI command (check_app.py; needs .venv).
 #   4. secrets:  no Secret manifest committed, every secretGenerator env file git-ignored and
 #                documented by a committed .example.
 #
 # Overlays are rendered from a temporary copy of compose/k8s in which each git-ignored
 # secrets file is replaced by its committed .example, so real secret values are never read.
 #
-# Tools are installed when missing (Go module proxy, into .cache/bin; PyPI for the schemas,
-# into .cache/k8s). Usage: bash compose/k8s/validate.sh
+# Tools are installed when missing, idempotently, inside the checkout: kustomize and
+# kubeconform with `go install` from the Go module proxy into .cache/bin (module and build
+# caches in .cache/go), the schema wheel from PyPI into .cache/k8s. Cold (nothing cached) this
+# takes a few minutes, mostly compiling kustomize; cached it takes seconds. Run by `make lint`.
+# Usage: bash compose/k8s/validate.sh
 #   K8S_VERSION=1.32.0                    Kubernetes version to validate against
 #   KUBERNETES_VALIDATE_VERSION=1.37.0    the PyPI wheel the schemas come from
+#   KUSTOMIZE_VERSION=v5.8.2              kustomize release (v5.8.3 needs Go 1.27)
+#   KUBECONFORM_VERSION=v0.8.0            kubeconform release
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,10 +37,10 @@ bin="$repo/.cache/bin"
 cache="$repo/.cache/k8s"
 k8s_version=${K8S_VERSION:-1.32.0}
 kv_version=${KUBERNETES_VALIDATE_VERSION:-1.37.0}
-# `latest` may need a newer Go than this machine has (kustomize v5.8.3 wants Go 1.27), so
-# known-good pins follow it.
-kustomize_versions=(latest v5.8.2 v5.7.1)
-kubeconform_versions=(latest v0.8.0 v0.7.0)
+# Pinned, so that CI renders with the same kustomize everywhere; the second entry is tried
+# when the first does not build with this machine's Go.
+kustomize_versions=("${KUSTOMIZE_VERSION:-v5.8.2}" v5.7.1)
+kubeconform_versions=("${KUBECONFORM_VERSION:-v0.8.0}" v0.7.0)
 export PATH="$bin:$PATH"
 
 say() { printf '%s\n' "$*"; }
@@ -54,14 +61,26 @@ fi
     die "$python has no PyYAML (run 'make bootstrap', or: $python -m pip install pyyaml)"
 
 # ------------------------------------------------------------------------------ tools
+have_go=false
+command -v go >/dev/null && have_go=true
+
+tool_version() { # a go-installed binary's module version (empty without Go)
+    $have_go && go version -m "$1" 2>/dev/null | awk '$1 == "mod" { print $3; exit }'
+}
+
 go_install() { # module version...: the first version that builds wins
     local module=$1 version
     shift
-    command -v go >/dev/null || return 1
-    mkdir -p "$bin"
+    $have_go || return 1
+    mkdir -p "$bin" "$repo/.cache/go"
     for version in "$@"; do
-        say "installing $module@$version into .cache/bin (go install) ..."
-        if GOBIN="$bin" GOFLAGS=-buildvcs=false GOTOOLCHAIN=local nice go install "$module@$version"; then
+        say "installing $module@$version into .cache/bin (go install; once, then cached) ..."
+        # GOTOOLCHAIN=local: never download another Go; -modcacherw: `rm -rf .cache` works.
+        if GOBIN="$bin" GOMODCACHE="$repo/.cache/go/mod" GOCACHE="$repo/.cache/go/build" \
+            GOFLAGS="-buildvcs=false -modcacherw" GOTOOLCHAIN=local \
+            nice go install "$module@$version"; then
+            # The compiled packages (~300 MB) only serve another install; the binary is kept.
+            rm -rf "$repo/.cache/go/build"
             return 0
         fi
         say "  $module@$version did not build here; trying the next pin"
@@ -69,23 +88,45 @@ go_install() { # module version...: the first version that builds wins
     return 1
 }
 
-tool_version() { # a go-installed binary's module version
-    go version -m "$1" 2>/dev/null | awk '$1 == "mod" { print $3; exit }'
+ensure_tool() { # name module versions...: the pinned binary in .cache/bin, installed if missing
+    local name=$1 module=$2
+    shift 2
+    local have
+    if [ -x "$bin/$name" ]; then
+        have=$(tool_version "$bin/$name" || true)
+        # Keep it when it is one of the pins (or when, without Go, it cannot be checked).
+        if [ -z "$have" ] || [[ " $* " == *" $have "* ]]; then
+            return 0
+        fi
+        say "$name $have in .cache/bin is not a pinned version ($*): reinstalling"
+    fi
+    go_install "$module" "$@"
 }
 
-if command -v kustomize >/dev/null || go_install sigs.k8s.io/kustomize/kustomize/v5 "${kustomize_versions[@]}"; then
+if ensure_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "${kustomize_versions[@]}"; then
+    render=("$bin/kustomize" build)
+    renderer="kustomize $(tool_version "$bin/kustomize" || true) (.cache/bin/kustomize)"
+elif command -v kustomize >/dev/null; then
     render=("$(command -v kustomize)" build)
-    renderer="kustomize $(tool_version "${render[0]}") (${render[0]/#$repo\//})"
+    renderer="kustomize from PATH ($(command -v kustomize); the pinned one could not be installed)"
 elif command -v kubectl >/dev/null; then
     render=(kubectl kustomize)
-    renderer="kubectl kustomize (kubectl's built-in kustomize: the kustomize binary could not be installed)"
+    renderer="kubectl kustomize (kubectl's built-in kustomize: the pinned one could not be installed)"
+elif $have_go; then
+    die "kustomize could not be installed: 'go install sigs.k8s.io/kustomize/kustomize/v5@${kustomize_versions[0]}' failed (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY)); see the output above"
 else
-    die "kustomize is missing and could not be installed: it needs Go (go install sigs.k8s.io/kustomize/kustomize/v5@<version>, GOBIN=.cache/bin) or kubectl"
+    die "kustomize is missing and Go is not installed to build it: install Go >= 1.26 (https://go.dev/dl/) or put kustomize (or kubectl) on PATH"
 fi
 
-command -v kubeconform >/dev/null || go_install github.com/yannh/kubeconform/cmd/kubeconform "${kubeconform_versions[@]}" ||
-    die "kubeconform is missing and could not be installed: it needs Go and the Go module proxy (go install github.com/yannh/kubeconform/cmd/kubeconform@<version>, GOBIN=.cache/bin)"
-kubeconform=$(command -v kubeconform)
+if ensure_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform "${kubeconform_versions[@]}"; then
+    kubeconform="$bin/kubeconform"
+elif command -v kubeconform >/dev/null; then
+    kubeconform=$(command -v kubeconform)
+elif $have_go; then
+    die "kubeconform could not be installed: 'go install github.com/yannh/kubeconform/cmd/kubeconform@${kubeconform_versions[0]}' failed (is the Go module proxy reachable?); see the output above"
+else
+    die "kubeconform is missing and Go is not installed to build it: install Go >= 1.26 or put kubeconform on PATH"
+fi
 
 # ------------------------------------------------------------------------------ schemas
 schema_root="$cache/schemas/kubernetes-validate-$kv_version"
@@ -103,7 +144,7 @@ if [ ! -d "$schema_dir" ]; then
     fi
     if [ -n "$wheel" ]; then
         rm -rf "$schema_dir.partial"
-        "$python" "$here/check_manifests.py" schemas "$wheel" "$k8s_version" "$schema_dir" ||
+        "$python" "$here/build_schemas.py" "$wheel" "$k8s_version" "$schema_dir" ||
             say "  could not build the schema directory from $wheel"
     fi
 fi
@@ -157,9 +198,10 @@ for overlay_dir in "$here"/overlays/*/; do
     fi
     "$python" "$here/check_manifests.py" policy "$overlay" "$out" || ok=false
     if $paystream_importable; then
-        (cd "$repo" && PYTHONPATH="$repo" "$python" "$here/check_manifests.py" settings "$out") || ok=false
+        (cd "$repo" && PYTHONPATH="$repo" "$python" "$here/check_app.py" settings "$out") || ok=false
+        (cd "$repo" && PYTHONPATH="$repo" "$python" "$here/check_app.py" commands "$out") || ok=false
     else
-        say "  settings: SKIPPED (paystream is not importable with $python; run 'make bootstrap')"
+        say "  settings, commands: SKIPPED (paystream is not importable with $python; run 'make bootstrap')"
     fi
     if $ok; then passed+=("$overlay"); else failed+=("$overlay"); fi
 done
@@ -172,15 +214,15 @@ say ""
 say "== summary"
 say "renderer: $renderer"
 if [ -n "$schema_location" ]; then
-    say "schema:   kubeconform $(tool_version "$kubeconform") -strict against $schema_source"
+    say "schema:   kubeconform $(tool_version "$kubeconform" || true) -strict against $schema_source"
 else
     say "schema:   NOT RUN: no Kubernetes JSON schemas could be had offline (PyPI kubernetes-validate) or online; only the structural checks below ran"
 fi
-say "policy:   structural checks of check_manifests.py (resources, probes, securityContext, references, no inline secrets, workers <= partitions, ordering labels)"
+say "policy:   structural checks of check_manifests.py (resources, probes, securityContext, references, no inline secrets, consumer groups <= partitions, Spark CronJobs, ordering labels)"
 if $paystream_importable; then
-    say "settings: PAYSTREAM_* keys checked against paystream/settings.py"
+    say "app:      PAYSTREAM_* keys checked against paystream/settings.py; paystream commands parsed by the CLI"
 else
-    say "settings: NOT RUN (paystream not importable)"
+    say "app:      NOT RUN (paystream not importable)"
 fi
 if [ "${#failed[@]}" -gt 0 ]; then
     say "result:   FAILED (${failed[*]})"
