@@ -75,7 +75,13 @@ class StreamWorld:
         to ``logs/worker-N.log``."""
         self.logs.mkdir(parents=True, exist_ok=True)
         log = (self.logs / f"worker-{len(self.workers)}.log").open("ab")
-        argv = [PAYSTREAM, "streams", kind, "--log-level", os.environ.get("PAYSTREAM_WORKER_LOG_LEVEL", "warning")]
+        argv = [
+            PAYSTREAM,
+            "streams",
+            kind,
+            "--log-level",
+            os.environ.get("PAYSTREAM_WORKER_LOG_LEVEL", "warning"),
+        ]
         if metrics_port:
             argv += ["--metrics-port", str(metrics_port)]
         proc = subprocess.Popen(

@@ -52,7 +52,8 @@ FeatureVector = dict[str, float | None]
 
 @dataclass(frozen=True)
 class Window:
-    """Authorizations of one customer, card or device up to and including this one."""
+    """Authorizations of one customer, card or device up to and including this one; the
+    amount counts those in the payment's own currency."""
 
     count_1m: int = 0
     count_1h: int = 0

@@ -35,7 +35,6 @@ from streams.sinks.redis_state import (
     encode_member,
     epoch_ms,
     parse_totals,
-    summarize_window,
 )
 
 SEEN_TTL_S = 400 * 86400
@@ -50,8 +49,21 @@ redis.call('ZADD', key, at, ARGV[4])
 local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
 redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('(%.0f', tonumber(newest[2]) - span))
 redis.call('EXPIRE', key, ARGV[2])
-return redis.call('ZRANGEBYSCORE', key, string.format('(%.0f', at - span),
+local rows = redis.call('ZRANGEBYSCORE', key, string.format('(%.0f', at - span),
   string.format('%.0f', at), 'WITHSCORES')
+local m, h, d, amount = 0, 0, 0, 0
+local currency = ARGV[5]
+for i = 1, #rows, 2 do
+  local t = tonumber(rows[i + 1])
+  d = d + 1
+  if t > at - 3600000 then
+    h = h + 1
+    local value, cur = string.match(rows[i], '|(%-?%d+)|(%u+)$')
+    if cur == currency then amount = amount + tonumber(value) end
+  end
+  if t > at - 60000 then m = m + 1 end
+end
+return {m, h, d, amount}
 """
 # First sightings keep the minimum time (ZADD LT), so any arrival order gives the same set.
 # Returns this value's first sighting and the customer's earliest sighting of anything.
@@ -75,10 +87,6 @@ def _sha(script: str) -> str:
 WINDOW_READ_SHA, SEEN_SHA, STORE_SHA = map(_sha, (WINDOW_READ_SCRIPT, SEEN_SCRIPT, STORE_SCRIPT))
 
 
-def _pairs(flat: list[Any]) -> list[tuple[str, float]]:
-    return [(str(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
-
-
 @dataclass(frozen=True)
 class RedisFacts:
     """What Redis knows about one authorization's customer, card, device and merchant."""
@@ -96,11 +104,6 @@ class RedisFacts:
     earliest_device_ms: int | None
     earliest_country_ms: int | None
     stored: dict[str, str]
-
-
-def _window(entries: list[tuple[str, float]], now_ms: int) -> Window:
-    w = summarize_window(entries, now_ms)
-    return Window(w.count_1m, w.count_1h, w.count_24h, w.amount_1h_minor)
 
 
 class RiskRedis:
@@ -137,12 +140,15 @@ class RiskRedis:
         # Single-key scripts only, so this also runs on Redis Cluster.
         pipe = self.client.pipeline(transaction=False)
         for e in events:
-            member = encode_member(e.payment_id, e.amount.amount_minor, e.amount.currency)
+            currency = e.amount.currency
+            member = encode_member(e.payment_id, e.amount.amount_minor, currency)
             at = epoch_ms(e.occurred_at)
             for kind, entity in self._entities(e):
                 if entity:
                     key = self.keys.window(kind, entity)
-                    pipe.evalsha(WINDOW_READ_SHA, 1, key, DAY_MS, WINDOW_KEY_TTL_S, at, member)
+                    pipe.evalsha(
+                        WINDOW_READ_SHA, 1, key, DAY_MS, WINDOW_KEY_TTL_S, at, member, currency
+                    )
             for what, value in (("device", e.device_id), ("country", e.ip_country)):
                 if value:
                     key = self.seen_key(e.customer_id, what)
@@ -158,10 +164,9 @@ class RiskRedis:
         it = iter(replies)
         facts: list[RedisFacts] = []
         for e in events:
-            at = epoch_ms(e.occurred_at)
             windows: dict[str, Window | None] = {}
             for kind, entity in self._entities(e):
-                windows[kind] = _window(_pairs(next(it)), at) if entity else None
+                windows[kind] = Window(*(int(v) for v in next(it))) if entity else None
             seen: dict[str, int | None] = {}
             earliest: dict[str, int | None] = {}
             for what, value in (("device", e.device_id), ("country", e.ip_country)):
