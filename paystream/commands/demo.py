@@ -25,13 +25,19 @@ def demo(
     keep_workers: Annotated[
         bool, typer.Option("--keep-workers", help="Leave the workers running at the end.")
     ] = False,
+    lakehouse: Annotated[
+        bool,
+        typer.Option("--lakehouse/--no-lakehouse", help="Build the Delta lakehouse at the end."),
+    ] = True,
 ) -> None:
     """Run the main job end to end and prove the stores agree.
 
     Steps: stack up → ledger migrations → topics → stream workers → Online Retail replay →
     wait until the workers have consumed everything → reconciliation of Kafka, the MySQL
     ledger, Redis and the graph, to the penny. Every step is idempotent: replayed events carry
-    the same event ids, so a second run changes no totals.
+    the same event ids, so a second run changes no totals. Finally the lakehouse is built
+    (Kafka → bronze → silver → gold) and gold's merchant statements are reconciled with the
+    ledger.
     """
     from compose.local.stack import LocalStack
     from paystream.commands import replay, stack, topics
@@ -71,6 +77,13 @@ def demo(
         if not keep_workers:
             for proc in world.workers:
                 world.kill(proc, sig=15)
+    if lakehouse:
+        # After the workers stopped: Spark gets the cores, and the ledger is final.
+        from paystream.commands.lakehouse import build_lakehouse, print_gold_reconciliation
+
+        console.print(Rule("7. lakehouse: Kafka → bronze → silver → gold"))
+        build_lakehouse(settings, graph=False)
+        ok = print_gold_reconciliation(settings) and ok
     console.print(f"[green]done[/] in {time.monotonic() - started:.0f} s")
     if not ok:
         raise typer.Exit(code=1)

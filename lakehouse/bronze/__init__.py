@@ -1,0 +1,1 @@
+"""Bronze: the raw Kafka log, landed once per record in Delta."""

@@ -1,0 +1,215 @@
+"""Gold jobs: every gold table recomputed from the silver ledger tables.
+
+Gold is built from the ledger pulled off the read replica, not from the events: the ledger is
+where exactly-once money lives (deduplicated by ``processed_events``, refunds idempotent by
+``refund_id``, a capture counted once), so gold sums equal ``balances`` to the minor unit.
+Each table is a deterministic function of silver, written by overwrite: a re-run yields the
+same rows, and the previous version stays readable by time travel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from lakehouse.gold.contract import GOLD_PARTITIONS, GOLD_TABLES, gold_schema
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+    from lakehouse.paths import LakePaths
+
+FRAUD_REASON = "fraud_chargeback"
+
+
+class Silver:
+    """Reads silver tables by name."""
+
+    def __init__(self, spark: SparkSession, paths: LakePaths) -> None:
+        self.spark = spark
+        self.paths = paths
+
+    def __call__(self, name: str) -> DataFrame:
+        return self.spark.read.format("delta").load(self.paths.table("silver", name))
+
+
+def conform(frame: DataFrame, name: str) -> DataFrame:
+    """Select and cast ``frame`` to gold table ``name``'s contract, in contract order."""
+    from pyspark.sql import functions as fn
+
+    return frame.select(
+        *(fn.col(f.name).cast(f.dataType).alias(f.name) for f in gold_schema(name).fields)
+    )
+
+
+def merchant_statements(silver: Silver) -> DataFrame:
+    """Gross (captured payments by capture day), refunds (by issue day) and net, per merchant,
+    currency and day or month."""
+    from pyspark.sql import functions as fn
+
+    captured = (
+        silver("payments")
+        .where(fn.col("captured_at").isNotNull())
+        .select("merchant_id", "currency", fn.to_date("captured_at").alias("day"), "amount_minor")
+    )
+    refunds = silver("refunds").select(
+        "merchant_id", "currency", fn.to_date("issued_at").alias("day"), "amount_minor"
+    )
+    frames = []
+    for granularity in ("day", "month"):
+        period = fn.col("day") if granularity == "day" else fn.trunc("day", "month")
+        gross = captured.groupBy("merchant_id", "currency", period.alias("period_start")).agg(
+            fn.sum("amount_minor").alias("gross_minor"), fn.count(fn.lit(1)).alias("payment_count")
+        )
+        back = refunds.groupBy("merchant_id", "currency", period.alias("period_start")).agg(
+            fn.sum("amount_minor").alias("refunds_minor"), fn.count(fn.lit(1)).alias("refund_count")
+        )
+        joined = gross.join(back, ["merchant_id", "currency", "period_start"], "full_outer")
+        gross_sum = fn.coalesce("gross_minor", fn.lit(0))
+        back_sum = fn.coalesce("refunds_minor", fn.lit(0))
+        frames.append(
+            joined.select(
+                "merchant_id",
+                "currency",
+                fn.lit(granularity).alias("granularity"),
+                "period_start",
+                fn.coalesce("gross_minor", fn.lit(0)).alias("gross_minor"),
+                fn.coalesce("refunds_minor", fn.lit(0)).alias("refunds_minor"),
+                (gross_sum - back_sum).alias("net_minor"),
+                fn.coalesce("payment_count", fn.lit(0)).alias("payment_count"),
+                fn.coalesce("refund_count", fn.lit(0)).alias("refund_count"),
+            )
+        )
+    return frames[0].unionByName(frames[1])
+
+
+def customer_payment_history(silver: Silver) -> DataFrame:
+    """Every payment of every customer with its status, refunds and risk decision."""
+    decisions = silver("risk_decisions").select("payment_id", "decision")
+    return silver("payments").join(decisions, "payment_id", "left")
+
+
+def interactions_customer_product(silver: Silver) -> DataFrame:
+    """Implicit feedback customer → product: total quantity bought, latest order, orders."""
+    from pyspark.sql import functions as fn
+
+    orders = silver("orders").select("order_id", "customer_id", "placed_at")
+    lines = silver("order_lines").select("order_id", "sku", "quantity")
+    return (
+        lines.join(orders, "order_id")
+        .groupBy(fn.col("customer_id").alias("user"), fn.col("sku").alias("item"))
+        .agg(
+            fn.sum("quantity").alias("weight"),
+            fn.max("placed_at").alias("timestamp"),
+            fn.countDistinct("order_id").alias("orders"),
+        )
+    )
+
+
+def interactions_customer_merchant(silver: Silver) -> DataFrame:
+    """Implicit feedback customer → merchant: captured payments, latest capture, purchases."""
+    from pyspark.sql import functions as fn
+
+    purchase = fn.coalesce("order_id", "booking_id", "payment_id")
+    return (
+        silver("payments")
+        .where(fn.col("captured_at").isNotNull())
+        .groupBy(fn.col("customer_id").alias("user"), fn.col("merchant_id").alias("item"))
+        .agg(
+            fn.count(fn.lit(1)).alias("weight"),
+            fn.max("captured_at").alias("timestamp"),
+            fn.countDistinct(purchase).alias("orders"),
+        )
+    )
+
+
+def _authorized_at() -> Column:
+    from pyspark.sql import functions as fn
+
+    # A capture or failure can reach the ledger without its authorization (out of order or
+    # lost upstream); the earliest known fact stands in so every payment has a time.
+    return fn.coalesce("authorized_at", "captured_at", "failed_at")
+
+
+def fraud_labels(silver: Silver) -> DataFrame:
+    """One row per payment: label 1 when it got a ``fraud_chargeback`` refund, else 0."""
+    from pyspark.sql import functions as fn
+
+    charged_back = (
+        silver("refunds")
+        .where((fn.col("reason") == FRAUD_REASON) & fn.col("payment_id").isNotNull())
+        .select("payment_id")
+        .distinct()
+        .withColumn("fraud", fn.lit(1))
+    )
+    return (
+        silver("payments")
+        .join(charged_back, "payment_id", "left")
+        .select(
+            "payment_id",
+            "customer_id",
+            "merchant_id",
+            "card_fingerprint",
+            "currency",
+            "amount_minor",
+            _authorized_at().alias("authorized_at"),
+            fn.coalesce("fraud", fn.lit(0)).alias("label"),
+            fn.when(fn.col("fraud") == 1, fn.lit("refund.fraud_chargeback"))
+            .otherwise(fn.lit("no_chargeback"))
+            .alias("label_source"),
+        )
+    )
+
+
+def risk_kpis(silver: Silver, labels: DataFrame) -> DataFrame:
+    """Per authorization day: payments, declines, reviews, frauds and their rates."""
+    from pyspark.sql import functions as fn
+
+    decisions = silver("risk_decisions").select("payment_id", "decision")
+    daily = (
+        labels.join(decisions, "payment_id", "left")
+        .where(fn.col("authorized_at").isNotNull())
+        .groupBy(fn.to_date("authorized_at").alias("day"))
+        .agg(
+            fn.count(fn.lit(1)).alias("payments"),
+            fn.sum(fn.when(fn.col("decision") == "decline", 1).otherwise(0)).alias("declined"),
+            fn.sum(fn.when(fn.col("decision") == "review", 1).otherwise(0)).alias("reviewed"),
+            fn.sum("label").alias("frauds"),
+        )
+    )
+    return daily.withColumn("decline_rate", fn.col("declined") / fn.col("payments")).withColumn(
+        "fraud_rate", fn.col("frauds") / fn.col("payments")
+    )
+
+
+def gold_frames(spark: SparkSession, paths: LakePaths) -> dict[str, DataFrame]:
+    """Every gold table as a frame conformed to the contract (nothing written yet)."""
+    silver = Silver(spark, paths)
+    history = customer_payment_history(silver).withColumn("authorized_at", _authorized_at())
+    labels = fraud_labels(silver)
+    builders: dict[str, Callable[[], DataFrame]] = {
+        "merchant_statements": lambda: merchant_statements(silver),
+        "customer_payment_history": lambda: history,
+        "interactions_customer_product": lambda: interactions_customer_product(silver),
+        "interactions_customer_merchant": lambda: interactions_customer_merchant(silver),
+        "fraud_labels": lambda: labels,
+        "risk_kpis": lambda: risk_kpis(silver, labels),
+    }
+    assert set(builders) == set(GOLD_TABLES)
+    return {name: conform(build(), name) for name, build in builders.items()}
+
+
+def build_gold(
+    spark: SparkSession, paths: LakePaths, progress: Callable[[str, int], None] | None = None
+) -> dict[str, int]:
+    """Write every gold table; return its row count."""
+    from lakehouse.tables import overwrite
+
+    counts: dict[str, int] = {}
+    for name, frame in gold_frames(spark, paths).items():
+        path = paths.table("gold", name)
+        overwrite(frame, path, partition_by=GOLD_PARTITIONS.get(name, ()))
+        counts[name] = int(spark.read.format("delta").load(path).count())
+        if progress is not None:
+            progress(name, counts[name])
+    return counts

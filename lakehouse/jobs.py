@@ -1,0 +1,200 @@
+"""The lakehouse build: bronze → silver → gold, as one ordered list of idempotent steps.
+
+Before a layer runs, the service it reads is checked, so a stopped Kafka, replica or Gremlin
+Server ends the build with an error naming it and the command that starts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from paystream.errors import ConfigurationError, ServiceUnavailableError
+from paystream.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from lakehouse.paths import LakePaths
+
+LAYER_NAMES = ("bronze", "silver", "gold")
+
+
+@dataclass
+class StepResult:
+    """One step of a build: what it did, in a line, and how long it took."""
+
+    layer: str
+    name: str
+    detail: str
+    seconds: float
+
+
+@dataclass
+class BuildReport:
+    """Every step of one build."""
+
+    steps: list[StepResult] = field(default_factory=list)
+    gold_rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        """Total time of the steps."""
+        return sum(s.seconds for s in self.steps)
+
+
+def parse_layers(text: str) -> tuple[str, ...]:
+    """``"bronze,silver"`` → ``("bronze", "silver")`` in build order.
+
+    Raises:
+        ConfigurationError: an unknown layer name.
+    """
+    wanted = {part.strip().lower() for part in text.split(",") if part.strip()}
+    unknown = wanted - set(LAYER_NAMES)
+    if unknown or not wanted:
+        raise ConfigurationError(
+            f"unknown layer(s) {', '.join(sorted(unknown)) or '(none)'}; "
+            f"choose from {','.join(LAYER_NAMES)}"
+        )
+    return tuple(layer for layer in LAYER_NAMES if layer in wanted)
+
+
+def check_kafka(settings: Settings) -> None:
+    """Raise ServiceUnavailableError unless the Kafka brokers answer."""
+    from paystream.bus.kafka import topic_counts
+
+    asyncio.run(topic_counts(settings.kafka, [settings.kafka.topic("payments")]))
+
+
+def check_replica(settings: Settings) -> None:
+    """Raise ServiceUnavailableError unless the MySQL read replica answers."""
+    from paystream.stores.mysql import Database
+
+    database = Database(settings.mysql)
+    try:
+        Database.identity(database.reader)
+    finally:
+        database.dispose()
+
+
+def check_gremlin(settings: Settings) -> None:
+    """Raise ServiceUnavailableError unless Gremlin Server answers."""
+    from lakehouse.silver.graph import _client
+
+    client = _client(settings.gremlin)
+    try:
+        client.submit("g.V().limit(1).count()").all().result(timeout=15)
+    except Exception as exc:  # the driver raises many types for a refused socket
+        raise ServiceUnavailableError("Gremlin", settings.gremlin.url, type(exc).__name__) from exc
+    finally:
+        client.close()
+
+
+def wait_for_replica(settings: Settings, timeout_s: float = 30.0) -> bool:
+    """Wait (bounded) until the replica applied every commit the primary has made so far.
+
+    The build reads the replica; waiting here means a build that starts right after the
+    stream workers caught up sees all of their writes. False when the bound ran out.
+    """
+    from sqlalchemy import text
+
+    from paystream.stores.mysql import Database
+
+    database = Database(settings.mysql)
+    try:
+        flavour = Database.identity(database.writer).flavour
+        query = "SELECT @@gtid_binlog_pos" if flavour == "mariadb" else "SELECT @@gtid_executed"
+        with database.writer.connect() as conn:
+            position = str(conn.execute(text(query)).scalar_one() or "")
+        return database.wait_for_replica(position, timeout_s)
+    finally:
+        database.dispose()
+
+
+def run_build(
+    settings: Settings,
+    spark: SparkSession,
+    *,
+    layers: Iterable[str] = LAYER_NAMES,
+    full: bool = False,
+    graph: bool = True,
+    on_step: Callable[[str], None] | None = None,
+    on_done: Callable[[StepResult], None] | None = None,
+) -> BuildReport:
+    """Run the selected layers in order; every step is safe to run again."""
+    from lakehouse.paths import LakePaths
+
+    paths = LakePaths.of(settings.lakehouse.root)
+    chosen = set(layers)
+    report = BuildReport()
+    steps: list[tuple[str, str, Callable[[], str]]] = []
+    if "bronze" in chosen:
+        steps.append(("bronze", "Kafka → bronze/events", lambda: _bronze(settings, spark, paths)))
+    if "silver" in chosen:
+        steps.append(("silver", "bronze → typed events", lambda: _events(spark, paths, full)))
+        steps.append(
+            ("silver", "replica → ledger tables", lambda: _ledger(settings, spark, paths, full))
+        )
+        if graph:
+            steps.append(
+                ("silver", "Gremlin → graph tables", lambda: _graph(settings, spark, paths))
+            )
+    if "gold" in chosen:
+        steps.append(("gold", "silver → gold tables", lambda: _gold(spark, paths, report)))
+    for layer, name, step in steps:
+        if on_step is not None:
+            on_step(f"{layer}: {name}")
+        started = time.monotonic()
+        detail = step()
+        result = StepResult(layer, name, detail, time.monotonic() - started)
+        report.steps.append(result)
+        if on_done is not None:
+            on_done(result)
+    return report
+
+
+def _bronze(settings: Settings, spark: SparkSession, paths: LakePaths) -> str:
+    from lakehouse.bronze.kafka import ingest
+    from lakehouse.spark import DATABRICKS
+
+    check_kafka(settings)
+    shaded = settings.lakehouse.spark_master == DATABRICKS
+    result = ingest(spark, settings.kafka, paths, shaded=shaded)
+    return f"+{result.rows_added:,} records ({result.rows_total:,} in bronze)"
+
+
+def _events(spark: SparkSession, paths: LakePaths, full: bool) -> str:
+    from lakehouse.silver.events import refine
+
+    stats = refine(spark, paths, full=full)
+    topics = ", ".join(f"{t} {n:,}" for t, n in sorted(stats.by_topic.items())) or "nothing new"
+    return f"{stats.valid:,} valid, {stats.quarantined:,} quarantined ({topics})"
+
+
+def _ledger(settings: Settings, spark: SparkSession, paths: LakePaths, full: bool) -> str:
+    from lakehouse.silver.ledger import pull
+
+    check_replica(settings)
+    if not wait_for_replica(settings):
+        # Not fatal: the next incremental run picks up what the replica had not applied.
+        pass
+    results = pull(spark, settings.mysql, paths, full=full)
+    return ", ".join(f"{r.table} +{r.rows_read:,}" for r in results)
+
+
+def _graph(settings: Settings, spark: SparkSession, paths: LakePaths) -> str:
+    from lakehouse.silver.graph import export
+
+    check_gremlin(settings)
+    result = export(spark, settings.gremlin, f"{settings.streams.namespace}:", paths)
+    return f"{result.vertices:,} vertices, {result.edges:,} edges"
+
+
+def _gold(spark: SparkSession, paths: LakePaths, report: BuildReport) -> str:
+    from lakehouse.gold.build import build_gold
+
+    report.gold_rows = build_gold(spark, paths)
+    return ", ".join(f"{name} {n:,}" for name, n in report.gold_rows.items())

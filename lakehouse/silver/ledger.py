@@ -1,0 +1,226 @@
+"""Silver ledger tables: incremental pulls from the MySQL READ REPLICA over JDBC.
+
+Each table is read by a watermark: a column that grows whenever a row is written. The
+ledger's ``payments.updated_at`` is the write time; immutable rows (refunds, orders, order
+lines, customers, merchants) take the ``processed_at`` of the event that wrote them from
+``processed_events``. A run reads rows above the stored high watermark *minus a look-back*
+(``LOOKBACK``, two minutes, far above a batch transaction's length): a transaction stamps
+its time before it commits, so a row may become visible on the replica after a later-stamped
+one. Re-reading the overlap is harmless because every pull is a MERGE on the table's primary
+key (a stored row is replaced only by a newer one). High watermarks live in the Delta table
+``silver/_watermarks``, written after the MERGEs: a crash in between re-reads rows, it never
+skips any.
+
+``bookings`` and ``sessions`` have no write-time column (their ``updated_at`` is event time),
+so they are not pulled here; ``silver/events_bookings`` and ``events_sessions`` hold them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import make_url
+
+from paystream.settings import MySQLSettings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from lakehouse.paths import LakePaths
+
+WATERMARKS = "_watermarks"
+LOOKBACK = timedelta(minutes=2)
+WM = "_wm"
+
+
+@dataclass(frozen=True)
+class LedgerTable:
+    """One replica table: its key, its watermark expression and the query that reads it."""
+
+    name: str
+    keys: tuple[str, ...]
+    select: str  # a SELECT with an ``_wm`` column and no WHERE clause
+    watermark: str  # the SQL expression behind ``_wm``, used in the WHERE clause
+
+    def query(self, since: datetime | None) -> str:
+        """The SQL that reads rows with a watermark above ``since`` (all rows if None)."""
+        if since is None:
+            return self.select
+        # The timestamp is formatted by us, never user text, so inlining it is safe.
+        return f"{self.select} WHERE {self.watermark} > '{since:%Y-%m-%d %H:%M:%S.%f}'"
+
+
+def _by_event(table: str, alias: str, keys: tuple[str, ...], via: str = "") -> LedgerTable:
+    """An immutable table watermarked by the ``processed_at`` of the event that wrote it."""
+    # Built from this module's constants only; S608 cannot see that.
+    select = (
+        f"SELECT {alias}.*, e.processed_at AS _wm FROM {table} {alias} "  # noqa: S608
+        f"{via}JOIN processed_events e ON e.event_id = {'o' if via else alias}.event_id"
+    )
+    return LedgerTable(table, keys, select, "e.processed_at")
+
+
+LEDGER_TABLES: tuple[LedgerTable, ...] = (
+    LedgerTable(
+        "payments",
+        ("payment_id",),
+        "SELECT p.*, p.updated_at AS _wm FROM payments p",
+        "p.updated_at",
+    ),
+    _by_event("refunds", "r", ("refund_id",)),
+    _by_event("orders", "o", ("order_id",)),
+    _by_event(
+        "order_lines", "l", ("order_id", "line_no"), "JOIN orders o ON o.order_id = l.order_id "
+    ),
+    _by_event("customers", "c", ("customer_id",)),
+    _by_event("merchants", "m", ("merchant_id",)),
+    # Decisions may come from a sink that does not record processed_events: fall back to
+    # the decision time, which the look-back covers for decisions written promptly.
+    LedgerTable(
+        "risk_decisions",
+        ("payment_id",),
+        "SELECT d.*, COALESCE(e.processed_at, d.decided_at) AS _wm FROM risk_decisions d "
+        "LEFT JOIN processed_events e ON e.event_id = d.event_id",
+        "COALESCE(e.processed_at, d.decided_at)",
+    ),
+)
+TABLES_BY_NAME = {t.name: t for t in LEDGER_TABLES}
+#: Tables a ledger migrated before they existed may lack; silver then holds them empty.
+OPTIONAL_TABLES: dict[str, str] = {
+    "risk_decisions": (
+        "payment_id string, event_id string, customer_id string, merchant_id string, "
+        "card_fingerprint string, amount_minor long, currency string, decision string, "
+        "score double, rules_score double, reasons string, model_version string, "
+        "degraded boolean, features string, authorized_at timestamp, decided_at timestamp, "
+        "_wm timestamp"
+    )
+}
+
+
+def replica_tables(mysql: MySQLSettings) -> set[str]:
+    """Tables present in the replica's ledger database."""
+    from sqlalchemy import inspect
+
+    from paystream.stores.mysql import Database
+
+    database = Database(mysql)
+    try:
+        Database.identity(database.reader)
+        return set(inspect(database.reader).get_table_names())
+    finally:
+        database.dispose()
+
+
+def jdbc_options(mysql: MySQLSettings) -> dict[str, str]:
+    """Spark JDBC options for the READ REPLICA (readers never touch the primary)."""
+    url = make_url(mysql.replica_url.get_secret_value())
+    host = url.host or "127.0.0.1"
+    port = url.port or 3306
+    return {
+        "url": (
+            f"jdbc:mysql://{host}:{port}/{url.database}"
+            "?connectionTimeZone=UTC&forceConnectionTimeZoneToSession=true"
+            "&zeroDateTimeBehavior=CONVERT_TO_NULL&useSSL=false&allowPublicKeyRetrieval=true"
+        ),
+        "user": url.username or "",
+        "password": url.password or "",
+        "driver": "com.mysql.cj.jdbc.Driver",
+        "fetchsize": "10000",
+    }
+
+
+def replica_address(mysql: MySQLSettings) -> str:
+    """``host:port`` of the replica, for error messages."""
+    url = make_url(mysql.replica_url.get_secret_value())
+    return f"{url.host}:{url.port}"
+
+
+def read_watermarks(spark: SparkSession, paths: LakePaths) -> dict[str, datetime]:
+    """Stored high watermark of every pulled table."""
+    from lakehouse.tables import exists
+
+    path = paths.table("silver", WATERMARKS)
+    if not exists(spark, path):
+        return {}
+    rows = spark.read.format("delta").load(path).collect()
+    return {r["table"]: r["high_watermark"] for r in rows if r["high_watermark"] is not None}
+
+
+def _save_watermarks(spark: SparkSession, paths: LakePaths, marks: dict[str, datetime]) -> None:
+    from pyspark.sql import functions as fn
+
+    from lakehouse.tables import merge_upsert
+
+    if not marks:
+        return
+    frame = spark.createDataFrame(
+        [(name, value) for name, value in sorted(marks.items())],
+        "table string, high_watermark timestamp",
+    ).withColumn("updated_at", fn.current_timestamp())
+    merge_upsert(spark, frame, paths.table("silver", WATERMARKS), ("table",))
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What one table's pull did."""
+
+    table: str
+    rows_read: int
+    rows_total: int
+    since: datetime | None
+
+
+def read_table(spark: SparkSession, mysql: MySQLSettings, query: str) -> DataFrame:
+    """Run ``query`` on the replica through JDBC."""
+    reader = spark.read.format("jdbc")
+    for key, value in jdbc_options(mysql).items():
+        reader = reader.option(key, value)
+    return reader.option("query", query).load()
+
+
+def pull(
+    spark: SparkSession,
+    mysql: MySQLSettings,
+    paths: LakePaths,
+    *,
+    full: bool = False,
+    tables: tuple[LedgerTable, ...] = LEDGER_TABLES,
+    lookback: timedelta = LOOKBACK,
+) -> list[PullResult]:
+    """Pull every ledger table incrementally (``full``: read everything and overwrite)."""
+    from pyspark.sql import functions as fn
+
+    from lakehouse.tables import count, exists, merge_upsert, overwrite
+
+    marks = {} if full else read_watermarks(spark, paths)
+    results: list[PullResult] = []
+    new_marks: dict[str, datetime] = {}
+    present = replica_tables(mysql)
+    for table in tables:
+        path = paths.table("silver", table.name)
+        if table.name not in present and table.name in OPTIONAL_TABLES:
+            if full or not exists(spark, path):
+                overwrite(spark.createDataFrame([], OPTIONAL_TABLES[table.name]), path)
+            results.append(PullResult(table.name, 0, count(spark, path), None))
+            continue
+        high = marks.get(table.name)
+        since = high - lookback if high is not None else None
+        frame = read_table(spark, mysql, table.query(since)).persist()
+        try:
+            summary = frame.agg(fn.count(fn.lit(1)).alias("n"), fn.max(WM).alias("high")).first()
+            assert summary is not None
+            rows = int(summary["n"])
+            if full:
+                overwrite(frame, path)
+            elif rows or not exists(spark, path):
+                # An empty table is still created: gold reads it (risk_decisions may be empty).
+                merge_upsert(spark, frame, path, table.keys, newer_than=WM)
+            if summary["high"] is not None:
+                new_marks[table.name] = max(summary["high"], high) if high else summary["high"]
+        finally:
+            frame.unpersist()
+        results.append(PullResult(table.name, rows, count(spark, path), since))
+    _save_watermarks(spark, paths, new_marks)
+    return results
