@@ -29,15 +29,23 @@ def demo(
         bool,
         typer.Option("--lakehouse/--no-lakehouse", help="Build the Delta lakehouse at the end."),
     ] = True,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve/--no-serve",
+            help="Train and serve recommendations from gold, then leave the API serving.",
+        ),
+    ] = True,
 ) -> None:
     """Run the main job end to end and prove the stores agree.
 
     Steps: stack up → ledger migrations → topics → stream workers → Online Retail replay →
     wait until the workers have consumed everything → reconciliation of Kafka, the MySQL
     ledger, Redis and the graph, to the penny. Every step is idempotent: replayed events carry
-    the same event ids, so a second run changes no totals. Finally the lakehouse is built
-    (Kafka → bronze → silver → gold) and gold's merchant statements are reconciled with the
-    ledger.
+    the same event ids, so a second run changes no totals. A risk agent scores every payment
+    meanwhile. Then the lakehouse is built (Kafka → bronze → silver → gold) and gold's merchant
+    statements are reconciled with the ledger; the recommender is trained on gold, registered
+    in MLflow and served to Redis; and the API is left serving, with example calls printed.
     """
     from compose.local.stack import LocalStack
     from paystream.commands import replay, stack, topics
@@ -60,13 +68,15 @@ def demo(
     for _ in range(workers):
         proc = world.start_worker()
         console.print(f"worker pid {proc.pid} (log: {world.logs})")
+    risk = world.start_worker(kind="risk")
+    console.print(f"risk agent pid {risk.pid}")
     try:
         console.print(Rule("4. Online Retail replay"))
         replay.online_retail(path=replay.DEFAULT_FILE, rate=None, limit=limit, dry_run=False)
 
         console.print(Rule("5. waiting for the workers to consume everything"))
         with console.status("consuming…"):
-            world.wait_caught_up(timeout_s=900)
+            world.wait_all_caught_up(timeout_s=900)
         # The last batch's projections finish just after its offsets are committed.
         time.sleep(2)
 
@@ -84,6 +94,14 @@ def demo(
         console.print(Rule("7. lakehouse: Kafka → bronze → silver → gold"))
         build_lakehouse(settings, graph=False)
         ok = print_gold_reconciliation(settings) and ok
+        if serve:
+            from paystream.commands import demo_serving
+
+            console.print(Rule("8. recommender: train on gold, register, serve to Redis"))
+            demo_serving.train_recommender(settings, console)
+            console.print(Rule("9. the API"))
+            demo_serving.start_api(settings)
+            demo_serving.print_example_calls(settings, console)
     console.print(f"[green]done[/] in {time.monotonic() - started:.0f} s")
     if not ok:
         raise typer.Exit(code=1)

@@ -56,7 +56,13 @@ def up(services: ServicesArg = None) -> None:
 
 @app.command()
 def down(services: ServicesArg = None) -> None:
-    """Stop the services that `stack up` started (and nothing else). Data is kept."""
+    """Stop the services that `stack up` started (and nothing else). Data is kept.
+
+    Without a service list, an API left serving by `paystream demo` is stopped first."""
+    if not services:
+        from paystream.commands.demo_serving import stop_api
+
+        stop_api(get_settings())
     stopped = _stack().down(lambda line: console.log(line), services)
     console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
 

@@ -1,0 +1,141 @@
+"""The demo's last steps: train and serve recommendations, then leave the API serving.
+
+The API runs as a background process (its pid in ``.stack/run/api.pid``, its log in
+``.stack/logs/api.log``) so that the demo can end and print calls that work against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from rich.console import Console
+from sqlalchemy import text
+
+from paystream.errors import ServiceUnavailableError
+from paystream.settings import Settings
+
+
+def train_recommender(settings: Settings, console: Console) -> None:
+    """Fit, evaluate, register and serve the recommender on gold interactions."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ml.recommender.pipeline import TrainConfig, run
+
+    config = TrainConfig(interactions=None, promote=True, serve=True, graph=False)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()) as bar:
+        result = run(settings, config, progress=bar)
+    verdict = "champion" if result.promotion and result.promotion.promoted else "challenger"
+    served = result.served.customers if result.served else 0
+    console.print(
+        f"recommender v{result.version} ({verdict}), {served:,} customers served to Redis; "
+        f"{result.serve_note}"
+    )
+
+
+def _pid_file(settings: Settings) -> Path:
+    return settings.stack.home / "run" / "api.pid"
+
+
+def stop_api(settings: Settings) -> None:
+    """Stop an API the demo started earlier, if it is still running."""
+    pid_file = _pid_file(settings)
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text().strip() or 0)
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if pid and cmdline.exists() and b"api" in cmdline.read_bytes():
+        os.kill(pid, signal.SIGTERM)
+    pid_file.unlink(missing_ok=True)
+
+
+def start_api(settings: Settings) -> int:
+    """Start ``paystream api serve`` in the background and wait until it answers."""
+    stop_api(settings)
+    log = settings.stack.home / "logs" / "api.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    binary = str(Path(sys.executable).parent / "paystream")
+    proc = subprocess.Popen(
+        [binary, "api", "serve", "--log-level", "warning"],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    _pid_file(settings).parent.mkdir(parents=True, exist_ok=True)
+    _pid_file(settings).write_text(str(proc.pid))
+    url = f"http://{settings.api.host}:{settings.api.port}/healthz"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServiceUnavailableError("API", url, f"exited; see {log}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return proc.pid
+        except OSError:
+            time.sleep(0.5)
+    raise ServiceUnavailableError("API", url, f"no answer in 60 s; see {log}")
+
+
+def _keys(settings: Settings, merchant_id: str) -> tuple[str, str]:
+    from redis.asyncio import Redis
+
+    from api.auth import KeyStore
+
+    async def create() -> tuple[str, str]:
+        client = Redis.from_url(settings.redis.url.get_secret_value(), decode_responses=True)
+        store = KeyStore(
+            client, settings.streams.namespace, settings.api.key_pepper.get_secret_value()
+        )
+        try:
+            _, merchant_key = await store.create("merchant", merchant_id)
+            _, analyst_key = await store.create("analyst")
+        finally:
+            await client.aclose()  # type: ignore[attr-defined]  # stubs predate redis 5
+        return merchant_key, analyst_key
+
+    return asyncio.run(create())
+
+
+def print_example_calls(settings: Settings, console: Console) -> None:
+    """Create a merchant key and an analyst key and print calls that work right now."""
+    from paystream.stores.mysql import Database
+
+    database = Database(settings.mysql)
+    try:
+        with database.read_session() as session:
+            row = session.execute(
+                text(
+                    "SELECT merchant_id, customer_id, payment_id FROM payments "
+                    "WHERE captured_at IS NOT NULL ORDER BY authorized_at DESC LIMIT 1"
+                )
+            ).one()
+    finally:
+        database.dispose()
+    merchant_id, customer_id, payment_id = row
+    merchant_key, analyst_key = _keys(settings, merchant_id)
+    base = f"http://{settings.api.host}:{settings.api.port}"
+    auth = f'-H "X-API-Key: {merchant_key}"'
+    console.print(f"API serving at {base} (pid file {_pid_file(settings)}); try:")
+    for call in (
+        f"curl -s {auth} {base}/v1/payments/{payment_id}",
+        f"curl -s {auth} {base}/v1/payments/{payment_id}/risk",
+        f"curl -s {auth} '{base}/v1/customers/{customer_id}/recommendations?limit=5'",
+        f"curl -s {auth} '{base}/v1/customers/{customer_id}/history'",
+        f"curl -s {auth} '{base}/v1/merchants/{merchant_id}/statements"
+        f"?from=2010-12-01&to=2011-12-31&granularity=month'",
+        f"curl -s {auth} -H 'Accept: text/csv' '{base}/v1/merchants/{merchant_id}/statements"
+        f"?from=2011-01-01&to=2011-01-31&granularity=day'",
+        f"curl -s {auth} -H 'Idempotency-Key: demo-1' -H 'Content-Type: application/json' "
+        f'-d \'{{"customer_id": "{customer_id}", "amount": {{"amount_minor": 1250, '
+        f'"currency": "GBP"}}}}\' {base}/v1/payments',
+    ):
+        console.print(f"  {call}", soft_wrap=True, highlight=False)
+    console.print(f"  dashboard: {base}/dashboard#key={analyst_key}", soft_wrap=True)
+    console.print(f"stop it with: kill $(cat {_pid_file(settings)})", highlight=False)
