@@ -17,7 +17,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CoordinatorLoadInProgressError,
+    GroupCoordinatorNotAvailableError,
+    KafkaConnectionError,
+    KafkaError,
+    TopicAlreadyExistsError,
+)
 
 from paystream.bus.port import Message
 from paystream.contracts import TOPICS, Event
@@ -175,16 +181,28 @@ class KafkaPublisher:
             await asyncio.gather(*pending)
 
 
+async def _committed_offsets(settings: KafkaSettings, group: str) -> dict[TopicPartition, Any]:
+    # A new broker creates its offsets topic on the first coordinator lookup and answers
+    # "coordinator not available" meanwhile: a transient state worth a few seconds' wait.
+    for attempt in range(30):
+        admin = AIOKafkaAdminClient(**settings.client_options())
+        try:
+            await admin.start()
+            return dict(await admin.list_consumer_group_offsets(group))
+        except KafkaConnectionError as exc:
+            raise _unavailable(settings, exc) from exc
+        except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError):
+            if attempt == 29:
+                raise
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+    raise AssertionError("unreachable")
+
+
 async def consumer_lag(settings: KafkaSettings, group: str, topics: Iterable[str]) -> int:
     """Records in ``topics`` not yet committed by consumer ``group`` (all of them if none)."""
-    admin = AIOKafkaAdminClient(**settings.client_options())
-    try:
-        await admin.start()
-        committed = await admin.list_consumer_group_offsets(group)
-    except KafkaConnectionError as exc:
-        raise _unavailable(settings, exc) from exc
-    finally:
-        await admin.close()
+    committed = await _committed_offsets(settings, group)
     wanted = list(topics)
     consumer = AIOKafkaConsumer(**settings.client_options(), enable_auto_commit=False)
     try:
