@@ -30,6 +30,13 @@ def _run(api_world, key: str, seconds: int, *extra: str) -> subprocess.Completed
         "none",
         "--workers",
         "2",
+        # Valid and invalid inputs from the examples and the fuzzer. The coverage phase is
+        # left out: schemathesis 4.32 sometimes crashes inside it (an internal assertion in
+        # its negative-type generator), which says nothing about this API.
+        "--phases",
+        "examples,fuzzing",
+        "--mode",
+        "all",
         "--no-color",
         "--header",
         f"X-API-Key: {key}",
