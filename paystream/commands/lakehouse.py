@@ -25,7 +25,8 @@ app = typer.Typer(
     help="The Delta lakehouse: bronze (Kafka) → silver (events, replica, graph) → gold.",
     no_args_is_help=True,
 )
-console = Console()
+# Wide enough that reconciliation tables never truncate an amount, even when piped.
+console = Console(width=140)
 
 LayersOption = Annotated[
     str,
