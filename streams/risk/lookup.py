@@ -29,7 +29,6 @@ from streams.sinks.port import Totals
 from streams.sinks.redis_state import (
     DAY_MS,
     WINDOW_KEY_TTL_S,
-    WINDOW_SCRIPT,
     RedisKeys,
     WindowKind,
     encode_member,
@@ -125,7 +124,7 @@ class RiskRedis:
         try:
             replies = self._pipeline(ordered)
         except NoScriptError:
-            for script in (WINDOW_SCRIPT, WINDOW_READ_SCRIPT, SEEN_SCRIPT, STORE_SCRIPT):
+            for script in (WINDOW_READ_SCRIPT, SEEN_SCRIPT, STORE_SCRIPT):
                 self.client.script_load(script)
             replies = self._pipeline(ordered)
         facts = dict(

@@ -10,14 +10,12 @@ the previous model in use and raises ``paystream_risk_model_load_failed`` (an al
 from __future__ import annotations
 
 import logging
-import math
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge
 
+from ml.fraud.model import FraudModel, load_version
 from ml.registry import CHAMPION, alias_version
 from paystream.settings import MLflowSettings, RiskSettings
 
@@ -32,49 +30,7 @@ LOAD_FAILURES = Counter("paystream_risk_model_load_failures_total", "Failed mode
 RELOADS = Counter("paystream_risk_model_reloads_total", "Model versions swapped in")
 
 
-@dataclass(frozen=True)
-class LoadedModel:
-    """One registered model version, ready to score, with its operating thresholds."""
-
-    name: str
-    version: str
-    estimator: Any
-    review_threshold: float
-    decline_threshold: float
-
-    def score(self, rows: Sequence[Sequence[float]]) -> list[float]:
-        """Fraud probability per row (rows in ``FEATURES`` order, NaN for missing)."""
-        if not rows:
-            return []
-        import numpy as np
-
-        probabilities = self.estimator.predict_proba(np.asarray(rows, dtype=float))[:, 1]
-        return [min(1.0, max(0.0, float(p))) if math.isfinite(p) else 0.0 for p in probabilities]
-
-
-Loader = Callable[[str, str], LoadedModel]
-
-
-def mlflow_loader(mlflow_settings: MLflowSettings, risk: RiskSettings) -> Loader:
-    """Load ``models:/<name>/<version>`` with its threshold tags from the registry."""
-
-    def load(name: str, version: str) -> LoadedModel:
-        import mlflow.sklearn
-        from mlflow import MlflowClient
-
-        mlflow.set_tracking_uri(mlflow_settings.tracking_uri)
-        estimator = mlflow.sklearn.load_model(f"models:/{name}/{version}")
-        client = MlflowClient(tracking_uri=mlflow_settings.tracking_uri)
-        tags = client.get_model_version(name, version).tags or {}
-        return LoadedModel(
-            name=name,
-            version=str(version),
-            estimator=estimator,
-            review_threshold=float(tags.get("review_threshold", risk.review_threshold)),
-            decline_threshold=float(tags.get("decline_threshold", risk.decline_threshold)),
-        )
-
-    return load
+Loader = Callable[[str, str], FraudModel]
 
 
 class ModelHolder:
@@ -91,7 +47,7 @@ class ModelHolder:
         self._champion = champion
         self._lock = threading.Lock()
         self._failed_version: str | None = None
-        self.current: LoadedModel | None = None
+        self.current: FraudModel | None = None
         MODEL_VERSION.set(0)
 
     @classmethod
@@ -99,7 +55,7 @@ class ModelHolder:
         """A holder that follows ``champion`` of ``risk.model_name`` on the tracking server."""
         return cls(
             risk.model_name,
-            mlflow_loader(mlflow_settings, risk),
+            lambda name, version: load_version(mlflow_settings, name, version),
             lambda: alias_version(mlflow_settings, risk.model_name, CHAMPION),
         )
 

@@ -160,7 +160,18 @@ def test_a_hot_reload_switches_the_model_without_losing_decisions(risk_world):
     version = register(settings.mlflow, f"runs:/{run.info.run_id}/model", name)
     from mlflow import MlflowClient
 
-    MlflowClient(settings.mlflow.tracking_uri).set_registered_model_alias(name, CHAMPION, version)
+    from ml.fraud.features import FEATURES
+    from ml.fraud.model import DECLINE_TAG, FEATURES_TAG, REVIEW_TAG
+
+    client = MlflowClient(settings.mlflow.tracking_uri)
+    # The tags `paystream train fraud` sets: the agent loads only versions that carry them.
+    for tag, value in (
+        (FEATURES_TAG, ",".join(FEATURES)),
+        (REVIEW_TAG, "0.5"),
+        (DECLINE_TAG, "0.9"),
+    ):
+        client.set_model_version_tag(name, version, tag, value)
+    client.set_registered_model_alias(name, CHAMPION, version)
 
     # New payments for known customers, after the simulation ended.
     auths = _authorizations(risk_world)

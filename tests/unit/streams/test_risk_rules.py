@@ -7,8 +7,9 @@ import math
 import pytest
 
 from ml.fraud.features import FEATURES, FeatureInputs, GraphView, Window, compute_features, to_row
+from ml.fraud.model import FraudModel
 from paystream.contracts.events import Decision
-from streams.risk.model import LOAD_FAILED, LoadedModel, ModelHolder
+from streams.risk.model import LOAD_FAILED, ModelHolder
 from streams.risk.rules import Reason, decide, evaluate_rules, most_severe
 
 
@@ -122,10 +123,10 @@ def test_a_moved_alias_swaps_the_model_and_a_broken_version_keeps_the_previous_o
     champion = {"version": "1"}
     broken = {"3"}
 
-    def loader(name: str, version: str) -> LoadedModel:
+    def loader(name: str, version: str) -> FraudModel:
         if version in broken:
             raise OSError("artifact missing")
-        return LoadedModel(name, version, _Constant(0.1 * int(version)), 0.5, 0.9)
+        return FraudModel(name, version, _Constant(0.1 * int(version)), 0.5, 0.9)
 
     holder = ModelHolder("m", loader, lambda: champion["version"])
     assert holder.refresh() is True
@@ -147,6 +148,6 @@ def test_an_unreachable_registry_keeps_scoring_with_the_current_model():
     def champion() -> str:
         raise ConnectionError("registry down")
 
-    holder = ModelHolder("m", lambda n, v: LoadedModel(n, v, _Constant(0.5), 0.5, 0.9), champion)
+    holder = ModelHolder("m", lambda n, v: FraudModel(n, v, _Constant(0.5), 0.5, 0.9), champion)
     assert holder.refresh() is False
     assert holder.current is None
