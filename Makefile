@@ -15,7 +15,8 @@ test: bootstrap lint
 lint: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy paystream compose lakehouse streams ml api bench
+	.venv/bin/mypy paystream cli harness compose lakehouse streams ml api bench
+	.venv/bin/lint-imports
 	bash compose/k8s/validate.sh
 
 stack-down: bootstrap

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
+from paystream.bus.kafka import event_record, new_producer
 from paystream.contracts import Event
 from paystream.errors import ServiceUnavailableError
 from paystream.settings import KafkaSettings
@@ -45,9 +46,7 @@ class IntakeProducer:
         async with self._lock:
             if self._producer is not None:
                 return
-            producer = AIOKafkaProducer(
-                **self.settings.client_options(), acks="all", enable_idempotence=False
-            )
+            producer = new_producer(self.settings, low_latency=True)
             try:
                 await asyncio.wait_for(producer.start(), START_TIMEOUT_S)
             except (KafkaError, OSError, TimeoutError) as exc:
@@ -69,13 +68,11 @@ class IntakeProducer:
         """
         await self.start()
         assert self._producer is not None
+        record = event_record(self.settings, event)
         try:
             await asyncio.wait_for(
                 self._producer.send_and_wait(
-                    self.settings.topic(event.topic),
-                    value=event.to_bytes(),
-                    key=event.partition_key().encode(),
-                    headers=[("event_type", event.event_type.encode())],
+                    record.topic, record.value, key=record.key, headers=list(record.headers)
                 ),
                 SEND_TIMEOUT_S,
             )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from api.auth import KeyStore, TokenIssuer
 from api.gold import GoldTables
@@ -26,6 +26,8 @@ from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter
 from paystream.contracts.served import ServedKeys
 from paystream.settings import Settings
+from paystream.stores.mysql import replica_engine
+from paystream.stores.redis import async_client
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +38,8 @@ MEMBERSHIP_TTL_S = 60.0
 
 def build_reader(settings: Settings) -> Engine:
     """SQLAlchemy engine on the MySQL read replica (never the primary)."""
-    return create_engine(
-        settings.mysql.replica_url.get_secret_value(),
-        pool_size=settings.mysql.pool_size,
-        pool_pre_ping=True,
-        pool_recycle=3600,
-        # Fail fast when the replica is down: the request becomes a 503, not a hang.
-        connect_args={"connect_timeout": 3, "read_timeout": 10},
-    )
+    # Fail fast when the replica is down: the request becomes a 503, not a hang.
+    return replica_engine(settings.mysql, fail_fast=True)
 
 
 @dataclass
@@ -68,12 +64,7 @@ class Resources:
     def create(cls, settings: Settings, metrics: ApiMetrics) -> Resources:
         """Build the clients (no connection is opened yet)."""
         ns = settings.streams.namespace
-        redis = Redis.from_url(
-            settings.redis.url.get_secret_value(),
-            socket_timeout=REDIS_TIMEOUT_S,
-            socket_connect_timeout=REDIS_TIMEOUT_S,
-            decode_responses=True,
-        )
+        redis = async_client(settings.redis, timeout_s=REDIS_TIMEOUT_S)
         return cls(
             settings=settings,
             redis=redis,

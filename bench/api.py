@@ -29,17 +29,18 @@ from pathlib import Path
 from typing import Annotated
 
 import httpx
-import redis
 import typer
 from rich.console import Console
-from sqlalchemy import create_engine, insert
+from sqlalchemy import insert
 
 from api.auth import KeyStore
-from api.sample import SampleSpec, served_commands, write_gold
 from bench.record import Figure, write
+from harness.sample_gold import SampleSpec, served_commands, write_gold
+from harness.worlds import create_ledger_database, drop_ledger_database
 from paystream.ledger.models import Payment
 from paystream.settings import Settings, get_settings
-from streams.isolation import create_ledger_database, drop_ledger_database
+from paystream.stores.mysql import primary_engine
+from paystream.stores.redis import async_client, sync_client
 
 console = Console()
 CONNECTIONS = 8
@@ -137,7 +138,7 @@ def build_world(merchants: int, days: int, customers: int) -> World:
     with console.status(f"writing gold: {merchants} merchants x {days} days"):
         write_gold(lakehouse, spec)
     now = datetime.now(UTC).replace(tzinfo=None)
-    primary = create_engine(settings.mysql.primary_url.get_secret_value())
+    primary = primary_engine(settings.mysql)
     with primary.begin() as conn:
         conn.execute(
             insert(Payment),
@@ -156,7 +157,7 @@ def build_world(merchants: int, days: int, customers: int) -> World:
             ],
         )
     primary.dispose()
-    client = redis.Redis.from_url(settings.redis.url.get_secret_value())
+    client = sync_client(settings.redis, decode_responses=False)
     for key, value in served_commands(settings.streams.namespace, spec):
         client.set(key, value)
     client.close()
@@ -165,7 +166,7 @@ def build_world(merchants: int, days: int, customers: int) -> World:
 
 def destroy_world(world: World) -> None:
     """Drop the ledger database, the Redis namespace and the gold folder."""
-    client = redis.Redis.from_url(world.settings.redis.url.get_secret_value())
+    client = sync_client(world.settings.redis, decode_responses=False)
     keys = list(client.scan_iter(f"{world.settings.streams.namespace}:*", count=1000))
     for start in range(0, len(keys), 1000):
         client.delete(*keys[start : start + 1000])
@@ -178,9 +179,8 @@ def create_key(settings: Settings, merchant: str) -> str:
     """A merchant key whose bucket never empties during the benchmark."""
 
     async def go() -> str:
-        from redis.asyncio import Redis
 
-        client = Redis.from_url(settings.redis.url.get_secret_value(), decode_responses=True)
+        client = async_client(settings.redis)
         store = KeyStore(
             client, settings.streams.namespace, settings.api.key_pepper.get_secret_value()
         )

@@ -15,8 +15,8 @@ from rich.console import Console
 
 from bench.record import Figure, write_json, write_section
 from compose.local.stack import LocalStack
+from harness.faults.scenarios import SCENARIOS, drill_events, run_scenario
 from paystream.settings import REPO_ROOT, get_settings
-from streams.faults.scenarios import SCENARIOS, drill_events, run_scenario
 
 console = Console()
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from rich.progress import Progress
 
+from harness.worlds import StreamWorld, create_world
 from paystream.producers.simulate import SimulationConfig, simulate
 from paystream.settings import REPO_ROOT, Settings
-from streams.isolation import StreamWorld, create_world
 
 LOGS = REPO_ROOT / ".stack" / "bench" / "fraud"
 

@@ -30,13 +30,13 @@ from rich.console import Console
 
 from bench.record import Figure, write
 from compose.local.stack import LocalStack
+from harness.worlds import StreamWorld, create_world
 from lakehouse.jobs import run_build
 from lakehouse.paths import LakePaths
-from lakehouse.spark import build_spark
-from paystream.commands.replay import DEFAULT_FILE, run_online_retail
+from paystream.producers.publish import DEFAULT_FILE, run_online_retail
 from paystream.producers.simulate import SimulationConfig, simulate
 from paystream.settings import REPO_ROOT, Settings, get_settings
-from streams.isolation import StreamWorld, create_world
+from paystream.stores.spark import build_spark
 
 console = Console()
 LOGS = REPO_ROOT / ".stack" / "bench" / "lakehouse"

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-write", action="store_true", help="print, do not record")
     args = parser.parse_args(argv)
 
-    from lakehouse.spark import build_spark
+    from paystream.stores.spark import build_spark
 
     settings = get_settings()
     spark = build_spark(settings.lakehouse.model_copy(update={"spark_master": "local[2]"}))

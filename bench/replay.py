@@ -24,7 +24,7 @@ from bench.record import Figure, write
 from compose.local import install
 from compose.local.stack import LocalStack
 from paystream.bus.kafka import all_topics, ensure_topics
-from paystream.commands.replay import DEFAULT_FILE, run_online_retail
+from paystream.producers.publish import DEFAULT_FILE, run_online_retail
 from paystream.settings import KafkaSettings, get_settings
 
 console = Console()

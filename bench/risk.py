@@ -24,10 +24,10 @@ from rich.console import Console
 from bench.record import Figure, write
 from bench.streams import _payments, percentile
 from compose.local.stack import LocalStack
-from paystream.commands.replay import Pacer
+from harness.worlds import create_world
 from paystream.contracts.events import PaymentAuthorized, RiskDecided
+from paystream.producers.publish import Pacer
 from paystream.settings import REPO_ROOT, KafkaSettings, Settings, get_settings
-from streams.isolation import create_world
 
 console = Console()
 LOGS = REPO_ROOT / ".stack" / "bench" / "risk"

@@ -31,15 +31,15 @@ from sqlalchemy import bindparam, text
 
 from bench.record import Figure, write
 from compose.local.stack import LocalStack
+from harness.worlds import StreamWorld, create_world
 from paystream.bus.kafka import KafkaPublisher
-from paystream.commands.replay import DEFAULT_FILE, Pacer, run_online_retail
 from paystream.contracts import Event
 from paystream.contracts.events import MerchantRegistered, PaymentAuthorized, event_id_for
 from paystream.money import Money
+from paystream.producers.publish import DEFAULT_FILE, Pacer, run_online_retail
 from paystream.producers.simulate import SimulationConfig, simulate
 from paystream.settings import REPO_ROOT, KafkaSettings, Settings, get_settings
 from paystream.stores.mysql import Database
-from streams.isolation import StreamWorld, create_world
 
 console = Console()
 LOGS = REPO_ROOT / ".stack" / "bench" / "streams"

@@ -99,17 +99,11 @@ def wait_for_replica(settings: Settings, timeout_s: float = 30.0) -> bool:
     The build reads the replica; waiting here means a build that starts right after the
     stream workers caught up sees all of their writes. False when the bound ran out.
     """
-    from sqlalchemy import text
-
     from paystream.stores.mysql import Database
 
     database = Database(settings.mysql)
     try:
-        flavour = Database.identity(database.writer).flavour
-        query = "SELECT @@gtid_binlog_pos" if flavour == "mariadb" else "SELECT @@gtid_executed"
-        with database.writer.connect() as conn:
-            position = str(conn.execute(text(query)).scalar_one() or "")
-        return database.wait_for_replica(position, timeout_s)
+        return database.wait_for_replica(database.primary_position(), timeout_s)
     finally:
         database.dispose()
 
@@ -158,7 +152,7 @@ def run_build(
 
 def _bronze(settings: Settings, spark: SparkSession, paths: LakePaths) -> str:
     from lakehouse.bronze.kafka import ingest
-    from lakehouse.spark import DATABRICKS
+    from paystream.stores.spark import DATABRICKS
 
     check_kafka(settings)
     shaded = settings.lakehouse.spark_master == DATABRICKS

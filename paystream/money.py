@@ -12,6 +12,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from paystream.errors import PaystreamError
+
 # Active ISO 4217 codes (2024 list, funds codes and precious metals left out).
 _ACTIVE_CODES = [
     "AED",
@@ -205,7 +207,7 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 MAX_MINOR_UNITS = 10**15
 
 
-class MoneyError(ValueError):
+class MoneyError(PaystreamError, ValueError):
     """An amount or currency that cannot be represented exactly."""
 
 

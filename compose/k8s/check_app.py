@@ -118,7 +118,7 @@ def check_commands(rendered: Path) -> int:
     """Parse every paystream invocation of the overlay like ``paystream ARGS --help``."""
     from typer.testing import CliRunner
 
-    from paystream.cli import app
+    from cli.main import app
 
     runner = CliRunner()
     errors: list[str] = []

@@ -58,7 +58,7 @@ CONSUMER_GROUPS = ("streams-worker", "risk-agent")
 # them by this label.
 SPARK_LABEL = ("paystream.io/spark", "submit")
 SUBMIT = "spark/submit.sh"
-# CLI commands that start a Spark session (lakehouse/spark.py build_spark).
+# CLI commands that start a Spark session (paystream/stores/spark.py build_spark).
 SPARK_COMMANDS = (
     "lakehouse build",
     "lakehouse optimize",

@@ -43,27 +43,10 @@ EDGE_DDL = (
 
 
 def _client(settings: GremlinSettings) -> Client:
-    from gremlin_python.driver.client import Client
-    from gremlin_python.driver.serializer import (
-        GraphBinarySerializersV1,
-        GraphSONSerializersV2d0,
-        GraphSONSerializersV3d0,
-    )
+    from paystream.stores.gremlin import gremlin_client
 
-    serializers = {
-        "graphson2": GraphSONSerializersV2d0,
-        "graphson3": GraphSONSerializersV3d0,
-        "graphbinary": GraphBinarySerializersV1,
-    }
-    password = settings.password
-    return Client(
-        settings.url,
-        settings.traversal_source,
-        message_serializer=serializers[settings.serializer](),
-        username=settings.username or "",
-        password=password.get_secret_value() if password else "",
-        pool_size=1,
-    )
+    # One connection: the export reads page after page, never two at once.
+    return gremlin_client(settings, pool_size=1)
 
 
 def _flatten(props: dict[str, Any]) -> dict[str, str]:

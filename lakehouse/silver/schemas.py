@@ -14,6 +14,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from paystream.contracts import EVENT_CLASSES, json_schemas
+from paystream.errors import PaystreamError
 
 if TYPE_CHECKING:
     from pyspark.sql.types import DataType, StructType
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 ENVELOPE = ("event_id", "event_type", "schema_version", "occurred_at")
 
 
-class SchemaConflictError(ValueError):
+class SchemaConflictError(PaystreamError, ValueError):
     """Two event types of one topic declare the same field with different types."""
 
 

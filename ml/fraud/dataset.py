@@ -2,8 +2,8 @@
 
 Rows come from the ledger's ``risk_decisions`` on the READ REPLICA (training is a reader):
 each carries the exact feature vector the stream scored, so the model learns from what
-scoring saw (see :mod:`ml.fraud.features`). Labels come, in order of preference, from
-
+scoring saw (see :mod:`paystream.contracts.fraud_features`). Labels come, in order of
+preference, from
 1. a ground-truth JSON-lines file (``paystream simulate``'s ``labels-<seed>.jsonl``) when a
    path is given: every payment in it is fraud, every other decided payment is not;
 2. the gold Delta table ``fraud_labels`` (read with delta-rs) when it exists: only payments
@@ -29,7 +29,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from ml.fraud.features import FEATURES, to_matrix
+from paystream.contracts.fraud_features import FEATURES, to_matrix
 from paystream.errors import PaystreamError, ServiceUnavailableError
 from paystream.settings import LakehouseSettings, MySQLSettings
 from paystream.stores.mysql import Database

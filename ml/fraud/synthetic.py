@@ -2,9 +2,9 @@
 
 For the training tests and for dry runs of ``bench.fraud_quality`` without a full
 ``paystream simulate`` + risk agent run. Feature vectors are made the way the risk agent
-makes them: :class:`~ml.fraud.features.FeatureInputs` through
-:func:`~ml.fraud.features.compute_features`. Fraud shows bursts on one card, new devices
-from foreign countries, larger amounts and fraud-linked graph neighbours, each only
+makes them: :class:`~paystream.contracts.fraud_features.FeatureInputs` through
+:func:`~paystream.contracts.fraud_features.compute_features`. Fraud shows bursts on one card,
+new devices from foreign countries, larger amounts and fraud-linked graph neighbours, each only
 *usually*, so neither the model nor the rules are perfect. The rules score sees only part of
 that signal, as a fixed rule set would.
 """
@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select
 
-from ml.fraud.features import FeatureInputs, GraphView, Window, compute_features
+from paystream.contracts.fraud_features import FeatureInputs, GraphView, Window, compute_features
 from paystream.ledger.models import Refund, RiskDecision
 from paystream.stores.mysql import Database
 

@@ -1,7 +1,8 @@
 """Train, evaluate, log and register the fraud model; promote it only when it is better.
 
-The model is a ``HistGradientBoostingClassifier`` on :data:`ml.fraud.features.FEATURES`
-rows (``NaN`` = missing, routed by the trees). The data is split by time
+The model is a ``HistGradientBoostingClassifier`` on
+:data:`paystream.contracts.fraud_features.FEATURES` rows (``NaN`` = missing, routed by the
+trees). The data is split by time
 (:mod:`ml.fraud.split`): the model fits on the early part of the training period, the
 operating thresholds are chosen on its later part (validation), and every figure is
 measured on the held-out last days beside the rules-only baseline.
@@ -26,13 +27,13 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from ml import registry
 from ml.fraud.dataset import DatasetError, FraudDataset, load_dataset
 from ml.fraud.evaluate import Scorecard, Thresholds, pick_thresholds, scorecard
-from ml.fraud.features import FEATURES
-from ml.fraud.model import DECLINE_TAG, FEATURES_TAG, MODEL_NAME, REVIEW_TAG
 from ml.fraud.split import TemporalSplit, temporal_split
+from paystream.contracts.fraud_features import FEATURES
 from paystream.settings import MLflowSettings, Settings
+from paystream.stores import mlflow as registry
+from paystream.stores.fraud_model import DECLINE_TAG, FEATURES_TAG, MODEL_NAME, REVIEW_TAG
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ customers that the last ALS model never saw. An item scores the number of paths
 
 Like the sink, reads are fixed script templates with every value in a binding, run over
 GraphSON v2 (what Cosmos DB speaks), scoped by the ``ns`` property, with vertex ids from
-:func:`streams.sinks.graph.vertex_id`; results come back as maps or scalars.
+:func:`paystream.stores.gremlin.vertex_id`; results come back as maps or scalars.
 """
 
 from __future__ import annotations
@@ -21,24 +21,13 @@ from typing import Any
 import pandas as pd
 from gremlin_python.driver.aiohttp.transport import AiohttpTransport
 from gremlin_python.driver.client import Client
-from gremlin_python.driver.serializer import (
-    GraphBinarySerializersV1,
-    GraphSONSerializersV2d0,
-    GraphSONSerializersV3d0,
-)
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ml.recommender.models import Recommender
 from paystream.contracts.served import RecommendedItem
 from paystream.errors import ServiceUnavailableError
 from paystream.settings import GremlinSettings
-from streams.sinks.graph import NS, vertex_id
-
-_SERIALIZERS = {
-    "graphson2": GraphSONSerializersV2d0,
-    "graphson3": GraphSONSerializersV3d0,
-    "graphbinary": GraphBinarySerializersV1,
-}
+from paystream.stores.gremlin import NS, gremlin_client, vertex_id
 
 # The explicit barrier() bulks traversers that reach the same co-buyer, so a popular item
 # costs one step per co-buyer rather than one per path.
@@ -109,20 +98,8 @@ class GraphCooccurrenceRecommender(Recommender):
 
     def _connect(self) -> Client:
         if self._client is None:
-            password = self.settings.password
-
-            def transport() -> AiohttpTransport:
-                made = AiohttpTransport(read_timeout=self.timeout_s, write_timeout=self.timeout_s)
-                self._transports.append(made)
-                return made
-
-            self._client = Client(
-                self.settings.url,
-                self.settings.traversal_source,
-                transport_factory=transport,
-                message_serializer=_SERIALIZERS[self.settings.serializer](),
-                username=self.settings.username or "",
-                password=password.get_secret_value() if password else "",
+            self._client = gremlin_client(
+                self.settings, timeout_s=self.timeout_s, transports=self._transports
             )
         return self._client
 

@@ -16,9 +16,10 @@ from scipy import sparse
 
 from ml.recommender.data import Matrix
 from paystream.contracts.served import RecommendedItem
+from paystream.errors import PaystreamError
 
 
-class NotFittedError(RuntimeError):
+class NotFittedError(PaystreamError, RuntimeError):
     """``recommend`` was called before ``fit``."""
 
 

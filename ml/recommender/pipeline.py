@@ -33,9 +33,9 @@ from ml.recommender.serving import (
     write_recommendations,
 )
 from ml.recommender.tracking import EXPERIMENT, MODEL_NAME, ChampionRun, champion_run, log_run
-from ml.registry import Promotion
 from paystream.contracts.served import RecommendedItem, ServedKeys
 from paystream.settings import Settings
+from paystream.stores.mlflow import Promotion
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -121,7 +121,7 @@ def load(settings: Settings, path: Path | None) -> Interactions:
 
 def check_services(settings: Settings, config: TrainConfig) -> None:
     """Fail fast, before Spark starts, when a service this run needs is down."""
-    from ml.registry import client
+    from paystream.stores.mlflow import client
 
     client(settings.mlflow)
     if config.serve:
@@ -155,7 +155,7 @@ def run(
     split = temporal_split(data.frame, config.test_weeks)
     check_services(settings, config)
     if spark is None:
-        from lakehouse.spark import build_spark
+        from paystream.stores.spark import build_spark
 
         steps.start("starting Spark")
         spark = build_spark(settings.lakehouse, "paystream-recommender")
@@ -205,7 +205,7 @@ def run(
         split_tag=split_tag(split),
         model=final.model,
     )
-    from ml.registry import promote_if_better, register
+    from paystream.stores.mlflow import promote_if_better, register
 
     version = register(settings.mlflow, logged.model_uri, config.model_name)
     promotion = None

@@ -28,7 +28,9 @@ def redis_client(settings: RedisSettings) -> Any:
     """
     import redis
 
-    client = redis.Redis.from_url(settings.url.get_secret_value())
+    from paystream.stores.redis import sync_client
+
+    client = sync_client(settings, decode_responses=False)
     try:
         client.ping()
     except redis.RedisError as exc:

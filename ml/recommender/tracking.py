@@ -122,7 +122,7 @@ def champion_run(settings: MLflowSettings, name: str) -> ChampionRun | None:
     """The champion's run, or None when there is no champion."""
     from mlflow import MlflowClient
 
-    from ml.registry import CHAMPION, alias_version
+    from paystream.stores.mlflow import CHAMPION, alias_version
 
     version = alias_version(settings, name, CHAMPION)
     if version is None:

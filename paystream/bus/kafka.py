@@ -98,6 +98,43 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[Topic
     return [TopicPartition(topic, p) for p in sorted(partitions)]
 
 
+def event_record(settings: KafkaSettings, event: Event) -> Message:
+    """The record format of every event: its topic, partition key, JSON body and type header.
+
+    One customer's events share a key, so they stay in order in one partition.
+    """
+    return Message(
+        topic=settings.topic(event.topic),
+        key=event.partition_key().encode(),
+        value=event.to_bytes(),
+        headers=(("event_type", event.event_type.encode()),),
+    )
+
+
+def new_producer(settings: KafkaSettings, *, low_latency: bool = False) -> AIOKafkaProducer:
+    """An aiokafka producer with the platform's options (not started).
+
+    Every producer waits for ``acks=all``. Idempotence is off because Event Hubs has no
+    transactions or idempotent producers; consumers dedupe by event id instead.
+
+    Args:
+        low_latency: send each record at once (the risk agent, API intake) instead of
+            batching for throughput (replays, publishers).
+    """
+    if low_latency:
+        return AIOKafkaProducer(
+            **settings.client_options(), acks="all", linger_ms=0, enable_idempotence=False
+        )
+    return AIOKafkaProducer(
+        **settings.client_options(),
+        acks="all",
+        linger_ms=10,
+        max_batch_size=512 * 1024,
+        max_request_size=4 * 1024 * 1024,
+        enable_idempotence=False,
+    )
+
+
 @dataclass
 class PublishStats:
     """Counts kept by a publisher."""
@@ -118,13 +155,7 @@ class KafkaPublisher:
         self.stats = PublishStats()
         self._max_in_flight = max_in_flight
         self._pending: list[asyncio.Future[Any]] = []
-        self._producer = AIOKafkaProducer(
-            **settings.client_options(),
-            acks="all",
-            linger_ms=10,
-            max_batch_size=512 * 1024,
-            max_request_size=4 * 1024 * 1024,
-        )
+        self._producer = new_producer(settings)
 
     async def __aenter__(self) -> KafkaPublisher:
         try:
@@ -148,14 +179,7 @@ class KafkaPublisher:
 
     async def publish(self, event: Event) -> None:
         """Enqueue one event on its topic, keyed by its partition key."""
-        await self.send(
-            Message(
-                topic=self.settings.topic(event.topic),
-                key=event.partition_key().encode(),
-                value=event.to_bytes(),
-                headers=(("event_type", event.event_type.encode()),),
-            )
-        )
+        await self.send(event_record(self.settings, event))
 
     async def send(self, message: Message) -> None:
         """Enqueue one raw record."""

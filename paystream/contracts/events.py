@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from paystream.errors import PaystreamError
 from paystream.money import MAX_MINOR_UNITS, CurrencyCode, Money
 
 # Stable namespace so that replays derive the same event ids from the same source records.
@@ -391,7 +392,7 @@ TOPICS: tuple[str, ...] = tuple(sorted({cls.topic for cls in EVENT_CLASSES.value
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyEvent)
 
 
-class ContractError(ValueError):
+class ContractError(PaystreamError, ValueError):
     """An event that breaks its contract. ``reason`` is a short machine-readable code."""
 
     def __init__(self, reason: str, message: str) -> None:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from paystream.errors import ServiceUnavailableError
 from paystream.settings import MySQLSettings
+from paystream.stores.mysql import primary_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -31,7 +32,7 @@ def upgrade(settings: MySQLSettings, revision: str = "head") -> None:
         ServiceUnavailableError: the primary cannot be reached.
     """
     url = settings.primary_url.get_secret_value()
-    engine = create_engine(url)
+    engine = primary_engine(settings)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))

@@ -29,23 +29,35 @@ class ServerIdentity:
     flavour: str  # "mariadb" or "mysql"
 
 
+def replica_engine(settings: MySQLSettings, *, fail_fast: bool = False) -> Engine:
+    """An engine on the read replica, for reader services (the API, the lakehouse pull).
+
+    Args:
+        fail_fast: connect and read timeouts of a few seconds, so a replica that is down turns
+            a request into a 503 instead of a hang (what the API wants).
+    """
+    return _engine(settings.replica_url.get_secret_value(), settings.pool_size, fail_fast)
+
+
+def primary_engine(settings: MySQLSettings) -> Engine:
+    """An engine on the primary, for writers (the ledger worker, migrations, harnesses)."""
+    return _engine(settings.primary_url.get_secret_value(), settings.pool_size, False)
+
+
+def _engine(url: str, pool_size: int, fail_fast: bool) -> Engine:
+    connect_args = {"connect_timeout": 3, "read_timeout": 10} if fail_fast else {}
+    return create_engine(
+        url, pool_size=pool_size, pool_pre_ping=True, pool_recycle=3600, connect_args=connect_args
+    )
+
+
 class Database:
     """The ledger's two engines and their session factories. Create once per process."""
 
     def __init__(self, settings: MySQLSettings) -> None:
         self.settings = settings
-        self.writer: Engine = create_engine(
-            settings.primary_url.get_secret_value(),
-            pool_size=settings.pool_size,
-            pool_pre_ping=True,
-            pool_recycle=3600,
-        )
-        self.reader: Engine = create_engine(
-            settings.replica_url.get_secret_value(),
-            pool_size=settings.pool_size,
-            pool_pre_ping=True,
-            pool_recycle=3600,
-        )
+        self.writer: Engine = primary_engine(settings)
+        self.reader: Engine = replica_engine(settings)
         self.writer_sessions = sessionmaker(self.writer, expire_on_commit=False)
         self.reader_sessions = sessionmaker(self.reader, expire_on_commit=False)
 
@@ -77,6 +89,13 @@ class Database:
             raise ServiceUnavailableError("MySQL", where, str(exc.orig)[:120]) from exc
         flavour = "mariadb" if "mariadb" in str(row[3]).lower() else "mysql"
         return ServerIdentity(int(row[0]), int(row[1]), bool(row[2]), flavour)
+
+    def primary_position(self) -> str:
+        """GTID position of everything the primary has committed so far (any connection)."""
+        flavour = self.identity(self.writer).flavour
+        query = "SELECT @@gtid_binlog_pos" if flavour == "mariadb" else "SELECT @@gtid_executed"
+        with self.writer.connect() as conn:
+            return str(conn.execute(text(query)).scalar_one() or "")
 
     def last_commit_position(self, session: Session) -> str:
         """GTID (set) of the last commit made in ``session``'s connection on the primary."""

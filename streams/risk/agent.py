@@ -49,18 +49,12 @@ def authorizations(values: list[bytes]) -> list[PaymentAuthorized]:
 
 def build_scorer(settings: Settings) -> RiskScorer:
     """Connect the scorer's Redis, graph and model once per worker process."""
-    import redis
-
+    from paystream.stores.redis import sync_client
     from streams.risk.lookup import RiskGraph, RiskRedis
     from streams.sinks.graph import GremlinGraphSink
 
     namespace = settings.streams.namespace
-    client = redis.Redis.from_url(
-        settings.redis.url.get_secret_value(),
-        decode_responses=True,
-        socket_connect_timeout=5,
-        socket_timeout=10,
-    )
+    client = sync_client(settings.redis)
     graph = GremlinGraphSink(settings.gremlin, namespace=f"{namespace}:", timeout_s=10)
     holder = ModelHolder.from_settings(settings.mlflow, settings.risk)
     holder.refresh()
@@ -79,23 +73,17 @@ def create_risk_app(settings: Settings) -> faust.App:
     app = faust.App(settings.risk.app_id, **options)
     kafka, risk = settings.kafka, settings.risk
     payments = app.topic(kafka.topic("payments"), key_serializer="raw", value_serializer="raw")
-    decisions_topic = kafka.topic("decisions")
     state: dict[str, RiskScorer] = {}
 
     @app.agent(payments)
     async def score(stream: faust.StreamT[bytes]) -> None:
-        from aiokafka import AIOKafkaProducer
+        from paystream.bus.kafka import event_record, new_producer
 
         scorer = await asyncio.to_thread(build_scorer, settings)
         state["scorer"] = scorer
         # A plain producer, not Faust's buffered one: every millisecond counts here, and each
         # batch waits for its own acknowledgements anyway.
-        producer = AIOKafkaProducer(
-            **kafka.client_options(),
-            acks="all",
-            linger_ms=0,
-            enable_idempotence=False,
-        )
+        producer = new_producer(kafka, low_latency=True)
         await producer.start()
         marking: set[asyncio.Task[None]] = set()
         try:
@@ -109,11 +97,10 @@ def create_risk_app(settings: Settings) -> faust.App:
                     started = time.perf_counter()
                     result = await asyncio.to_thread(retrying("risk")(scorer.score), batch)
                     scored = time.perf_counter()
+                    records = [event_record(kafka, d) for d in result.to_publish]
                     pending = [
-                        await producer.send(
-                            decisions_topic, d.to_bytes(), key=d.partition_key().encode()
-                        )
-                        for d in result.to_publish
+                        await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers))
+                        for r in records
                     ]
                     await asyncio.gather(*pending)
                     log.debug(

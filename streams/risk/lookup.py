@@ -13,7 +13,6 @@ reach of the payer, in one string script with bindings (Cosmos-compatible).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,69 +20,41 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError
 
-from ml.fraud.features import GraphView, Window
 from paystream.contracts.events import PaymentAuthorized
+from paystream.contracts.fraud_features import GraphView, Window
 from paystream.contracts.served import ServedKeys
-from streams.sinks.graph import GremlinGraphSink, vertex_id
-from streams.sinks.port import Totals
-from streams.sinks.redis_state import (
-    DAY_MS,
-    WINDOW_KEY_TTL_S,
+from paystream.stores.redis import (
+    WINDOW,
     RedisKeys,
+    Script,
     WindowKind,
     encode_member,
     epoch_ms,
-    parse_totals,
+    window_args,
 )
+from streams.sinks.graph import GremlinGraphSink, vertex_id
+from streams.sinks.port import Totals
+from streams.sinks.redis_state import parse_totals
 
 SEEN_TTL_S = 400 * 86400
 
-# Add the payment to one window (trimmed as the state projection trims it) and read the
-# window back up to the payment's own time: the read never sees later payments.
-WINDOW_READ_SCRIPT = """
-local key = KEYS[1]
-local span = tonumber(ARGV[1])
-local at = tonumber(ARGV[3])
-redis.call('ZADD', key, at, ARGV[4])
-local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
-redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('(%.0f', tonumber(newest[2]) - span))
-redis.call('EXPIRE', key, ARGV[2])
-local rows = redis.call('ZRANGEBYSCORE', key, string.format('(%.0f', at - span),
-  string.format('%.0f', at), 'WITHSCORES')
-local m, h, d, amount = 0, 0, 0, 0
-local currency = ARGV[5]
-for i = 1, #rows, 2 do
-  local t = tonumber(rows[i + 1])
-  d = d + 1
-  if t > at - 3600000 then
-    h = h + 1
-    local value, cur = string.match(rows[i], '|(%-?%d+)|(%u+)$')
-    if cur == currency then amount = amount + tonumber(value) end
-  end
-  if t > at - 60000 then m = m + 1 end
-end
-return {m, h, d, amount}
-"""
 # First sightings keep the minimum time (ZADD LT), so any arrival order gives the same set.
 # Returns this value's first sighting and the customer's earliest sighting of anything.
-SEEN_SCRIPT = """
+SEEN = Script(
+    """
 redis.call('ZADD', KEYS[1], 'LT', ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {redis.call('ZSCORE', KEYS[1], ARGV[2]), first[2]}
 """
-STORE_SCRIPT = """
+)
+STORE = Script(
+    """
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
-
-
-def _sha(script: str) -> str:
-    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
-
-
-WINDOW_READ_SHA, SEEN_SHA, STORE_SHA = map(_sha, (WINDOW_READ_SCRIPT, SEEN_SCRIPT, STORE_SCRIPT))
+)
 
 
 @dataclass(frozen=True)
@@ -115,7 +86,7 @@ class RiskRedis:
 
     def seen_key(self, customer_id: str, what: str) -> str:
         """Zset of a customer's devices or countries, scored by first sighting (epoch ms)."""
-        return f"{self.keys.namespace}:risk:seen:{customer_id}:{what}"
+        return self.keys.seen(customer_id, what)
 
     def gather(self, events: Sequence[PaymentAuthorized]) -> list[RedisFacts]:
         """Record the batch in the windows and first-seen sets, and read every feature input:
@@ -124,8 +95,8 @@ class RiskRedis:
         try:
             replies = self._pipeline(ordered)
         except NoScriptError:
-            for script in (WINDOW_READ_SCRIPT, SEEN_SCRIPT, STORE_SCRIPT):
-                self.client.script_load(script)
+            for script in (WINDOW, SEEN, STORE):
+                self.client.script_load(script.body)
             replies = self._pipeline(ordered)
         facts = dict(
             zip((e.payment_id for e in ordered), self._facts(ordered, replies), strict=True)
@@ -145,13 +116,12 @@ class RiskRedis:
             for kind, entity in self._entities(e):
                 if entity:
                     key = self.keys.window(kind, entity)
-                    pipe.evalsha(
-                        WINDOW_READ_SHA, 1, key, DAY_MS, WINDOW_KEY_TTL_S, at, member, currency
-                    )
+                    args = window_args([(at, member)], read_at_ms=at, currency=currency)
+                    pipe.evalsha(WINDOW.sha, 1, key, *args)
             for what, value in (("device", e.device_id), ("country", e.ip_country)):
                 if value:
                     key = self.seen_key(e.customer_id, what)
-                    pipe.evalsha(SEEN_SHA, 1, key, at, value, SEEN_TTL_S)
+                    pipe.evalsha(SEEN.sha, 1, key, at, value, SEEN_TTL_S)
             pipe.hgetall(self.keys.totals("customer", e.customer_id))
             pipe.hgetall(self.keys.profile("customer", e.customer_id))
             pipe.hgetall(self.keys.profile("merchant", e.merchant_id))
@@ -198,11 +168,11 @@ class RiskRedis:
         pipe = self.client.pipeline(transaction=False)
         for fields, payment_id in decisions:
             flat = [item for pair in fields.items() for item in pair]
-            pipe.evalsha(STORE_SHA, 1, self.served.decision(payment_id), ttl_s, *flat)
+            pipe.evalsha(STORE.sha, 1, self.served.decision(payment_id), ttl_s, *flat)
         try:
             pipe.execute()
         except NoScriptError:
-            self.client.script_load(STORE_SCRIPT)
+            self.client.script_load(STORE.body)
             self.store(decisions, ttl_s)
 
     def mark_published(self, payment_ids: Sequence[str]) -> None:

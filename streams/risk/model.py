@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge
 
-from ml.fraud.model import FraudModel, load_version
-from ml.registry import CHAMPION, alias_version
 from paystream.settings import MLflowSettings, RiskSettings
+from paystream.stores.fraud_model import FraudModel, load_version
+from paystream.stores.mlflow import CHAMPION, alias_version
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """Fraud rules: readable, explainable signals with reason codes.
 
-Each rule reads the shared feature vector (:mod:`ml.fraud.features`), so the rules, the model
-and training all see the same numbers. A hit contributes its weight; the rules score combines
+Each rule reads the shared feature vector (:mod:`paystream.contracts.fraud_features`), so the
+rules, the model and training all see the same numbers. A hit contributes its weight; the rules
+score combines
 hits as independent evidence, ``1 - prod(1 - w)``, so it stays in [0, 1] and two medium
 signals outrank one.
 """
@@ -11,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ml.fraud.features import GRAPH_FEATURES, FeatureVector
 from paystream.contracts.events import Decision
+from paystream.contracts.fraud_features import GRAPH_FEATURES, FeatureVector
 
 
 class Reason:

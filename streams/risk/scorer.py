@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 from prometheus_client import Counter, Histogram
 
-from ml.fraud.features import FeatureInputs, GraphView, compute_features, to_matrix
 from paystream.contracts.events import PaymentAuthorized, RiskDecided, event_id_for
+from paystream.contracts.fraud_features import FeatureInputs, GraphView, compute_features, to_matrix
 from paystream.contracts.served import StoredDecision
 from paystream.settings import RiskSettings
 from streams.risk.lookup import RedisFacts, RiskGraph, RiskRedis

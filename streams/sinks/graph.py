@@ -41,11 +41,6 @@ import aiohttp
 from gremlin_python.driver.aiohttp.transport import AiohttpTransport
 from gremlin_python.driver.client import Client
 from gremlin_python.driver.protocol import GremlinServerError
-from gremlin_python.driver.serializer import (
-    GraphBinarySerializersV1,
-    GraphSONSerializersV2d0,
-    GraphSONSerializersV3d0,
-)
 
 from paystream.contracts.events import (
     CustomerRegistered,
@@ -60,6 +55,7 @@ from paystream.contracts.events import (
 )
 from paystream.errors import ServiceUnavailableError
 from paystream.settings import GremlinSettings
+from paystream.stores.gremlin import edge_id, gremlin_client, vertex_id
 from streams.sinks.graph_scripts import (
     EDGE_LABELS,
     NS,
@@ -72,9 +68,7 @@ from streams.sinks.graph_scripts import (
     VertexUpsert,
     build_requests,
     cacheable,
-    edge_id,
     row_key,
-    vertex_id,
 )
 from streams.sinks.port import Envelope, LedgerSnapshot, PairTotals
 
@@ -96,11 +90,6 @@ __all__ = [
 
 # Label of the vertex that marks a namespace as fully built from the ledger.
 MARKER_LABEL = "meta"
-_SERIALIZERS = {
-    "graphson2": GraphSONSerializersV2d0,
-    "graphson3": GraphSONSerializersV3d0,
-    "graphbinary": GraphBinarySerializersV1,
-}
 # Cosmos reports throttling and timeouts as server errors; those are worth retrying.
 _TRANSIENT_COSMOS = {408, 429, 449, 503}
 _TRANSIENT_TINKERPOP = {598}
@@ -243,27 +232,10 @@ class GremlinGraphSink:
         self._client, self._transports = self._new_client()
 
     def _new_client(self) -> tuple[Client, list[AiohttpTransport]]:
-        # Kept so that close() reaches transports the driver lost track of (a failed connect
-        # drops its connection from the pool); unclosed, each holds an event loop and its
-        # sockets until garbage collection closes it on whichever thread happens to run.
+        # Requests are sequential; a spare connection covers one still draining.
         transports: list[AiohttpTransport] = []
-
-        def transport() -> AiohttpTransport:
-            made = AiohttpTransport(read_timeout=self.timeout_s, write_timeout=self.timeout_s)
-            transports.append(made)
-            return made
-
-        password = self.settings.password
-        client = Client(
-            self.settings.url,
-            self.settings.traversal_source,
-            transport_factory=transport,
-            message_serializer=_SERIALIZERS[self.settings.serializer](),
-            username=self.settings.username or "",
-            password=password.get_secret_value() if password else "",
-            # Requests are sequential; a spare connection covers one still draining.
-            pool_size=2,
-            max_workers=4,
+        client = gremlin_client(
+            self.settings, timeout_s=self.timeout_s, pool_size=2, transports=transports
         )
         return client, transports
 

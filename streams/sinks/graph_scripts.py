@@ -13,25 +13,15 @@ from typing import Any
 
 from gremlin_python.statics import long
 
+from paystream.stores.gremlin import NS
+
 VERTEX_LABELS = frozenset({"customer", "merchant", "product", "device", "card"})
 EDGE_LABELS = frozenset({"PAID", "BOUGHT", "USED"})
-NS = "ns"
 # Property names are pasted into script text, so they must be plain identifiers we own.
 _PROPERTY_NAME = re.compile(r"^[a-z][a-z_]*$")
 
 PropValue = str | int
 Statement = tuple[str, dict[str, Any]]
-
-
-def vertex_id(namespace: str, kind: str, key: str) -> str:
-    """The id of a vertex: namespace, kind and business key."""
-    return f"{namespace}{kind}:{key}"
-
-
-def edge_id(label: str, src: str, dst: str, qualifier: str = "") -> str:
-    """A deterministic edge id, so an upsert finds the edge a previous run wrote."""
-    suffix = f":{qualifier}" if qualifier else ""
-    return f"{label}:{src}>{dst}{suffix}"
 
 
 def _value(value: PropValue) -> Any:

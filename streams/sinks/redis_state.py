@@ -8,14 +8,8 @@ Every write is idempotent, so the batch can be replayed or retried after a crash
   and versioned so an older snapshot arriving late never overwrites a newer one;
 * windows are sorted sets keyed by payment, so re-adding a member changes nothing.
 
-Key layout (``{ns}`` is the namespace, ``ps`` by default)::
-
-    {ns}:session:{session_id}            hash, TTL session_ttl_s (ENDED_TTL_S once ended)
-    {ns}:customer:{id} / merchant:{id}   hash of registration fields
-    {ns}:totals:{merchant|customer}:{id} hash of "{currency}:{field}" -> int
-    {ns}:win:{customer|card|device}:{id} zset "{payment_id}|{amount}|{currency}" @ epoch ms
-
-Needs Redis >= 7.0 (``EXPIRE ... NX|LT``).
+The key layout, the window script and the client live in :mod:`paystream.stores.redis`,
+shared with the risk agent and the API.
 """
 
 from __future__ import annotations
@@ -25,9 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, get_args
-from urllib.parse import urlsplit
+from datetime import UTC, datetime
 
 import redis
 from redis.client import Pipeline
@@ -44,16 +36,24 @@ from paystream.contracts.events import (
 )
 from paystream.errors import ServiceUnavailableError
 from paystream.settings import RedisSettings
+from paystream.stores.redis import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    WINDOW,
+    WINDOW_KEY_TTL_S,
+    OwnerKind,
+    RedisKeys,
+    WindowKind,
+    decode_member,
+    encode_member,
+    epoch_ms,
+    redis_where,
+    sync_client,
+    window_args,
+)
 from streams.sinks.port import Envelope, LedgerSnapshot, Totals
 
-WindowKind = Literal["customer", "card", "device"]
-OwnerKind = Literal["merchant", "customer"]
-
-MINUTE_MS = 60_000
-HOUR_MS = 60 * MINUTE_MS
-DAY_MS = 24 * HOUR_MS
-# Keys outlive the widest window by an hour so a quiet entity's last day is still readable.
-WINDOW_KEY_TTL_S = 25 * 3600
 # An ended session lingers briefly as a tombstone: long enough that a late ``started`` finds
 # the ended marker instead of recreating an active session.
 ENDED_TTL_S = 300
@@ -66,27 +66,6 @@ CHUNK_COMMANDS = 1000
 # the server) small for a very hot entity.
 SCRIPT_PAIRS = 250
 TOTAL_FIELDS = ("captured_minor", "captured_count", "refunded_minor", "refund_count")
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-# Add members, then trim relative to the *newest* score in the set rather than this batch's
-# events: a replayed old batch then cannot re-add members that a newer event already trimmed,
-# so the set ends up the same whatever order events arrive in.
-WINDOW_SCRIPT = """
-local key = KEYS[1]
-for i = 3, #ARGV, 2 do
-  redis.call('ZADD', key, ARGV[i], ARGV[i + 1])
-end
-local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
-if newest[2] then
-  local floor = tonumber(newest[2]) - tonumber(ARGV[1])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('(%.0f', floor))
-end
-redis.call('EXPIRE', key, ARGV[2])
-return redis.call('ZCARD', key)
-"""
-# Redis names a script by the SHA-1 of its body; computing it here avoids a round trip.
-WINDOW_SCRIPT_SHA = hashlib.sha1(WINDOW_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 # Totals are absolute copies of ledger rows, and two workers' snapshots of one merchant can
 # arrive out of order. captured_count + refund_count only ever grows with each booking, so it
@@ -113,55 +92,6 @@ _Op = Callable[[Pipeline], object]
 
 
 # -- pure helpers ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RedisKeys:
-    """Builds every key of the projection under one namespace."""
-
-    namespace: str
-
-    def session(self, session_id: str) -> str:
-        """Hash of one app session."""
-        return f"{self.namespace}:session:{session_id}"
-
-    def profile(self, kind: OwnerKind, entity_id: str) -> str:
-        """Hash of a customer's or merchant's registration."""
-        _check_kind(kind, OwnerKind)
-        return f"{self.namespace}:{kind}:{entity_id}"
-
-    def totals(self, kind: OwnerKind, owner_id: str) -> str:
-        """Hash of absolute running totals, fields ``{currency}:{field}``."""
-        _check_kind(kind, OwnerKind)
-        return f"{self.namespace}:totals:{kind}:{owner_id}"
-
-    def window(self, kind: WindowKind, entity_id: str) -> str:
-        """Sorted set of recent authorizations for one customer, card or device."""
-        _check_kind(kind, WindowKind)
-        return f"{self.namespace}:win:{kind}:{entity_id}"
-
-
-def _check_kind(kind: str, allowed: Any) -> None:
-    if kind not in get_args(allowed):
-        raise ValueError(f"unknown kind {kind!r}; expected one of {get_args(allowed)}")
-
-
-def epoch_ms(moment: datetime) -> int:
-    """Milliseconds since the Unix epoch, in integer arithmetic (no float rounding)."""
-    if moment.tzinfo is None:
-        raise ValueError("datetime must carry a timezone")
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
-
-
-def encode_member(payment_id: str, amount_minor: int, currency: str) -> str:
-    """Window member: one per payment, so the same authorization is counted once."""
-    return f"{payment_id}|{amount_minor}|{currency}"
-
-
-def decode_member(member: str) -> tuple[str, int, str]:
-    """Inverse of :func:`encode_member`: ``(payment_id, amount_minor, currency)``."""
-    payment_id, amount, currency = member.rsplit("|", 2)
-    return payment_id, int(amount), currency
 
 
 @dataclass(frozen=True)
@@ -220,15 +150,6 @@ def parse_totals(fields: Mapping[str, str]) -> dict[str, Totals]:
     return {currency: Totals(**values) for currency, values in raw.items()}
 
 
-def redis_where(url: str) -> str:
-    """Where Redis was expected, without credentials (the URL may carry a password)."""
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return f"unix:{parts.path}"
-    host = parts.hostname or "localhost"
-    return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path}"
-
-
 # -- the sink -------------------------------------------------------------------------------
 
 
@@ -242,10 +163,7 @@ class RedisStateSink:
         self.keys = RedisKeys(namespace)
         self.session_ttl_s = settings.session_ttl_s
         self._where = redis_where(url)
-        # from_url connects lazily, so an unreachable Redis surfaces on first use.
-        self._client: redis.Redis = redis.Redis.from_url(
-            url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10
-        )
+        self._client: redis.Redis = sync_client(settings)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -262,7 +180,7 @@ class RedisStateSink:
         except NoScriptError:
             # Script cache is empty (Redis restarted or flushed): load it and redo the chunk,
             # which is safe because every command in it is idempotent.
-            self._client.script_load(WINDOW_SCRIPT)
+            self._client.script_load(WINDOW.body)
             self._client.script_load(TOTALS_SCRIPT)
             self._run(chunk)
 
@@ -435,7 +353,22 @@ def _totals_set(key: str, by_currency: Mapping[str, Totals]) -> _Op:
 
 
 def _window_add(key: str, pairs: Sequence[tuple[str, int]]) -> _Op:
-    args: list[str | int] = [DAY_MS, WINDOW_KEY_TTL_S]
-    for member, score in pairs:
-        args.extend((score, member))
-    return lambda p: p.evalsha(WINDOW_SCRIPT_SHA, 1, key, *args)
+    args = window_args([(score, member) for member, score in pairs])
+    return lambda p: p.evalsha(WINDOW.sha, 1, key, *args)
+
+
+__all__ = [
+    "DAY_MS",
+    "WINDOW_KEY_TTL_S",
+    "OwnerKind",
+    "RedisKeys",
+    "RedisStateSink",
+    "WindowKind",
+    "decode_member",
+    "encode_member",
+    "epoch_ms",
+    "parse_totals",
+    "redis_where",
+    "summarize_window",
+    "totals_fields",
+]

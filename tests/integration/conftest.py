@@ -43,7 +43,7 @@ def kafka_settings(stack, settings, unique):
 @pytest.fixture(scope="session")
 def ledger_settings(stack, settings):
     """MySQL settings pointing at a fresh, migrated ledger database for this test session."""
-    from streams.isolation import create_ledger_database, drop_ledger_database
+    from harness.worlds import create_ledger_database, drop_ledger_database
 
     name = f"paystream_test_{uuid.uuid4().hex[:8]}"
     yield create_ledger_database(settings.mysql, name)

@@ -1,6 +1,6 @@
 from deltalake import DeltaTable
 
-from lakehouse.spark import build_spark
+from paystream.stores.spark import build_spark
 
 
 def test_spark_writes_delta_with_local_jars_and_delta_rs_reads_the_same_rows(

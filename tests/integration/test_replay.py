@@ -2,7 +2,7 @@ import asyncio
 import json
 
 from paystream.bus.kafka import all_topics, topic_counts
-from paystream.commands.replay import DEFAULT_FILE, run_online_retail
+from paystream.producers.publish import DEFAULT_FILE, run_online_retail
 
 
 def test_a_replay_publishes_every_event_and_routes_dirty_lines_to_the_dead_letter_topic(

@@ -20,12 +20,12 @@ from sqlalchemy import create_engine, insert, text
 
 from api.app import create_app
 from api.auth import KeyStore
-from api.sample import SampleSpec, decision, served_commands, write_gold
+from harness.sample_gold import SampleSpec, decision, served_commands, write_gold
+from harness.worlds import create_ledger_database, drop_ledger_database
 from paystream.bus.kafka import ensure_topics
 from paystream.contracts.served import ServedKeys
 from paystream.ledger.models import Payment
 from paystream.settings import Settings
-from streams.isolation import create_ledger_database, drop_ledger_database
 
 
 def free_port() -> int:

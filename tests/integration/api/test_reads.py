@@ -55,7 +55,7 @@ def test_recommendations_carry_the_model_version(api_world):
 
 
 def test_cold_customer_gets_the_popular_list_marked_as_fallback(api_world):
-    # C0 has no list of its own (see api.sample.served_commands).
+    # C0 has no list of its own (see harness.sample_gold.served_commands).
     with api_world.client("alpha") as client:
         res = client.get("/v1/customers/C0/recommendations")
     assert res.status_code == 200, res.text

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
+from harness.worlds import StreamWorld, create_world
 from lakehouse.jobs import BuildReport, run_build
-from lakehouse.spark import build_spark
 from paystream.producers.simulate import SimulationConfig, simulate
 from paystream.settings import Settings
 from paystream.stores.mysql import Database
-from streams.isolation import StreamWorld, create_world
+from paystream.stores.spark import build_spark
 
 SIM = SimulationConfig(seed=515, merchants=6, customers=40, days=3)
 

@@ -7,10 +7,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from lakehouse.care import optimize, vacuum
 from lakehouse.jobs import check_kafka, check_replica
 from lakehouse.paths import LakePaths
-from paystream.cli import app
 from paystream.errors import ServiceUnavailableError
 
 pytestmark = pytest.mark.integration

@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from ml import registry
+from harness.worlds import create_ledger_database, drop_ledger_database
 from ml.fraud.dataset import load_dataset
-from ml.fraud.features import FEATURES, to_matrix
-from ml.fraud.model import load_champion
 from ml.fraud.split import temporal_split
 from ml.fraud.synthetic import make_ledger, write_ledger
 from ml.fraud.train import TrainConfig, train_fraud
+from paystream.contracts.fraud_features import FEATURES, to_matrix
+from paystream.stores import mlflow as registry
+from paystream.stores.fraud_model import load_champion
 from paystream.stores.mysql import Database
-from streams.isolation import create_ledger_database, drop_ledger_database
 
 PAYSTREAM = str(Path(sys.executable).parent / "paystream")
 HOLDOUT_DAYS = "3"
@@ -196,6 +196,6 @@ def test_training_on_a_ledger_without_decisions_says_to_run_the_risk_agent(stack
         )
     finally:
         drop_ledger_database(settings.mysql, name)
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "paystream streams risk" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr

@@ -12,8 +12,8 @@ from collections import defaultdict
 
 import pytest
 
+from harness.worlds import create_world
 from paystream.producers.simulate import SimulationConfig, simulate
-from streams.isolation import create_world
 
 CONFIG = SimulationConfig(seed=11, customers=150, days=6, merchants=12)
 

@@ -104,7 +104,7 @@ def test_every_authorization_gets_exactly_one_decision_in_ledger_redis_and_topic
         assert stored.event_id == row["event_id"]
     client.close()
     # The logged features are the model's full vector, JSON with nulls for missing values.
-    from ml.fraud.features import FEATURES
+    from paystream.contracts.fraud_features import FEATURES
 
     logged = json.loads(decisions[auths[0].payment_id]["features"])
     assert set(logged) == set(FEATURES)
@@ -137,8 +137,8 @@ def test_a_hot_reload_switches_the_model_without_losing_decisions(risk_world):
     import numpy as np
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from ml.fraud.features import to_matrix
-    from ml.registry import CHAMPION, register
+    from paystream.contracts.fraud_features import to_matrix
+    from paystream.stores.mlflow import CHAMPION, register
 
     settings = risk_world.settings
     decisions = list(_decisions(risk_world).values())
@@ -160,8 +160,8 @@ def test_a_hot_reload_switches_the_model_without_losing_decisions(risk_world):
     version = register(settings.mlflow, f"runs:/{run.info.run_id}/model", name)
     from mlflow import MlflowClient
 
-    from ml.fraud.features import FEATURES
-    from ml.fraud.model import DECLINE_TAG, FEATURES_TAG, REVIEW_TAG
+    from paystream.contracts.fraud_features import FEATURES
+    from paystream.stores.fraud_model import DECLINE_TAG, FEATURES_TAG, REVIEW_TAG
 
     client = MlflowClient(settings.mlflow.tracking_uri)
     # The tags `paystream train fraud` sets: the agent loads only versions that carry them.

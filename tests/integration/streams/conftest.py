@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.isolation import create_world
+from harness.worlds import create_world
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from sqlalchemy import text
 
-from paystream.reconcile import LEDGER_TABLES
+from streams.reconcile import LEDGER_TABLES
 
 TABLES = (*LEDGER_TABLES, "balances", "pair_totals")
 # Bookkeeping columns that legitimately differ between two clean passes.

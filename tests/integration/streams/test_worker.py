@@ -12,8 +12,8 @@ from paystream.bus.deadletters import read_dead_letters
 from paystream.bus.port import Message
 from paystream.contracts.events import PaymentCaptured, RefundIssued
 from paystream.producers.simulate import SimulationConfig, simulate
-from paystream.reconcile import reconcile
 from paystream.stores.mysql import Database
+from streams.reconcile import reconcile
 from streams.sinks.redis_state import RedisStateSink
 from tests.integration.streams.dumps import ledger_dump
 
@@ -270,7 +270,7 @@ def test_a_redis_that_lost_its_data_is_rebuilt_from_the_ledger_and_reconciles(wo
 
 
 def test_a_graph_that_lost_its_data_is_rebuilt_from_the_ledger(world, settings, tmp_path):
-    from streams.isolation import create_world
+    from harness.worlds import create_world
     from streams.sinks.graph import GremlinGraphSink
 
     events = sim(606, customers=80)

@@ -8,7 +8,7 @@ import pytest
 from deltalake import write_deltalake
 
 from api.gold import GoldTables
-from api.sample import SampleSpec, statements_table, write_gold
+from harness.sample_gold import SampleSpec, statements_table, write_gold
 from paystream.errors import ServiceUnavailableError
 
 SPEC = SampleSpec(merchants=["M1", "M2"], customers=["C0", "C1", "C2"], days=45)

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from ml.fraud.dataset import DatasetError, FraudDataset, _file_labels, data_version
-from ml.fraud.features import FEATURES, to_matrix
 from ml.fraud.synthetic import make_ledger
 from ml.fraud.train import TrainConfig, fit_and_evaluate
+from paystream.contracts.fraud_features import FEATURES, to_matrix
 
 
 def dataset_from(seed: int, days: int = 8, fraud_rate: float = 0.08) -> FraudDataset:

@@ -11,8 +11,7 @@ from typing import Any, TypeVar
 import pytest
 from typer.testing import CliRunner
 
-from paystream.cli import app
-from paystream.commands.simulate import SimulationSummary
+from cli.main import app
 from paystream.contracts.events import (
     BookingMade,
     CustomerRegistered,
@@ -35,6 +34,7 @@ from paystream.producers.simulate import (
     SimulationConfig,
     simulate,
 )
+from paystream.producers.simulate_cli import SimulationSummary
 
 Pairs = list[tuple[Event, FraudLabel | None]]
 Labels = dict[str, FraudLabel]

@@ -19,13 +19,12 @@ from paystream.contracts.events import (
 )
 from paystream.money import Money
 from paystream.settings import RedisSettings
+from paystream.stores.redis import WINDOW
 from streams.sinks.port import Envelope, LedgerSnapshot, Totals
 from streams.sinks.redis_state import (
     DAY_MS,
     TOTALS_SCRIPT,
     TOTALS_SCRIPT_SHA,
-    WINDOW_SCRIPT,
-    WINDOW_SCRIPT_SHA,
     RedisKeys,
     RedisStateSink,
     WindowFeatures,
@@ -85,7 +84,7 @@ def test_epoch_ms_is_exact_integer_arithmetic_and_zone_independent():
 
 
 def test_the_script_sha_is_what_redis_will_name_the_script():
-    assert hashlib.sha1(WINDOW_SCRIPT.encode()).hexdigest() == WINDOW_SCRIPT_SHA
+    assert hashlib.sha1(WINDOW.body.encode()).hexdigest() == WINDOW.sha
 
 
 def test_where_never_shows_the_password():
@@ -260,7 +259,7 @@ def test_a_batch_is_one_pipeline_with_one_script_call_per_entity_and_no_incremen
     names = [name for name, _, _ in client.executed[0]]
     assert not [n for n in names if "incr" in n]
     calls = [args for name, args, _ in client.executed[0] if name == "evalsha"]
-    scripts = [args for args in calls if args[0] == WINDOW_SCRIPT_SHA]
+    scripts = [args for args in calls if args[0] == WINDOW.sha]
     totals = [args for args in calls if args[0] == TOTALS_SCRIPT_SHA]
     # Totals go through the versioned script: one call per owner, never a plain HSET.
     assert sorted(args[2] for args in totals) == ["u:totals:customer:c-1", "u:totals:merchant:m-1"]
@@ -269,7 +268,8 @@ def test_a_batch_is_one_pipeline_with_one_script_call_per_entity_and_no_incremen
         "u:win:customer:c-1",
         "u:win:device:d-1",
     ]
-    assert all(len(args) == 5 + 2 * 5 for args in scripts)  # sha, 1, key, span, ttl, 5 pairs
+    # sha, 1, key; span, ttl, read-at, currency; then 5 (score, member) pairs
+    assert all(len(args) == 3 + 4 + 2 * 5 for args in scripts)
     expires = [(args, kwargs) for name, args, kwargs in client.executed[0] if name == "expire"]
     assert expires == [
         (("u:session:s-1", 300), {"lt": True}),
@@ -299,6 +299,6 @@ def test_large_batches_are_chunked_into_few_pipelines():
 def test_an_empty_script_cache_is_reloaded_and_the_chunk_redone():
     client = RecordingClient(fail_first_with=NoScriptError("NOSCRIPT No matching script"))
     offline_sink(client).apply(sample_batch(), LedgerSnapshot())
-    assert client.loaded == [WINDOW_SCRIPT, TOTALS_SCRIPT]
+    assert client.loaded == [WINDOW.body, TOTALS_SCRIPT]
     assert len(client.executed) == 2
     assert client.executed[0] == client.executed[1]

@@ -6,9 +6,16 @@ import math
 
 import pytest
 
-from ml.fraud.features import FEATURES, FeatureInputs, GraphView, Window, compute_features, to_row
-from ml.fraud.model import FraudModel
 from paystream.contracts.events import Decision
+from paystream.contracts.fraud_features import (
+    FEATURES,
+    FeatureInputs,
+    GraphView,
+    Window,
+    compute_features,
+    to_row,
+)
+from paystream.stores.fraud_model import FraudModel
 from streams.risk.model import LOAD_FAILED, ModelHolder
 from streams.risk.rules import Reason, decide, evaluate_rules, most_severe
 

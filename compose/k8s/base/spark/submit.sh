@@ -4,7 +4,7 @@
 # spark-submit to $PAYSTREAM_LAKEHOUSE__SPARK_MASTER (paystream-config) in client mode: the
 # driver is this pod, the executors run on the Spark cluster and connect back to
 # $POD_IP:7078/7079, so pod IPs must be routable from the Spark workers (true for Azure CNI
-# and for an in-cluster Spark). lakehouse/spark.py builds the session from the same settings.
+# and for an in-cluster Spark). paystream/stores/spark.py builds the session from the same settings.
 set -eu
 : "${PAYSTREAM_LAKEHOUSE__SPARK_MASTER:?missing: set it in paystream-config}"
 : "${POD_IP:?missing: set it from the downward API (status.podIP)}"
@@ -12,7 +12,7 @@ set -eu
 
 # spark-submit runs a Python file, not a console script: a two-line entry point for the CLI.
 main=/tmp/paystream_main.py
-printf 'from paystream.cli import run\n\nrun()\n' > "$main"
+printf 'from cli.main import run\n\nrun()\n' > "$main"
 mkdir -p /tmp/spark
 
 # SPARK_SUBMIT_EXTRA_ARGS: word-split on purpose (e.g. "--conf spark.executor.memory=4g").

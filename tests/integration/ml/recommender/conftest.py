@@ -14,7 +14,7 @@ CUSTOMERS = 300
 def spark(stack, settings):
     """The session's Spark. build_spark is getOrCreate, so a Spark fixture elsewhere in the
     session shares this JVM; it is left running for them and ends with the process."""
-    from lakehouse.spark import build_spark
+    from paystream.stores.spark import build_spark
 
     session = build_spark(settings.lakehouse, "paystream-tests")
     session.sparkContext.setLogLevel("ERROR")

@@ -6,8 +6,8 @@ import redis
 from ml.recommender.als import ALSParams
 from ml.recommender.pipeline import TrainConfig, run
 from ml.recommender.tracking import load_served_model
-from ml.registry import CHAMPION, alias_version
 from paystream.contracts.served import Recommendations, ServedKeys
+from paystream.stores.mlflow import CHAMPION, alias_version
 
 EXPERIMENT = "paystream-recommender-it"
 # Two customers only the graph knows (not in the interactions): they get graph lists.

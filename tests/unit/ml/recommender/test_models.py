@@ -96,7 +96,7 @@ def test_als_params_round_trip_through_logged_string_params():
 def test_command_defaults_match_the_model_defaults():
     from typer.main import get_command
 
-    from paystream.commands.train import app
+    from ml.cli import app
 
     options = {p.name: p.default for p in get_command(app).commands["recommender"].params}
     defaults = ALSParams()
@@ -116,7 +116,7 @@ def test_a_malformed_interactions_file_stops_the_command_with_one_clear_line(tmp
         [
             sys.executable,
             "-c",
-            "from paystream.cli import run; run()",
+            "from cli.main import run; run()",
             "train",
             "recommender",
             "--interactions",
@@ -129,6 +129,6 @@ def test_a_malformed_interactions_file_stops_the_command_with_one_clear_line(tmp
         # Wide enough that Rich does not wrap the one-line error.
         env={**os.environ, "COLUMNS": "300"},
     )
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "weight must be numeric; row 1 has 'six'" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout

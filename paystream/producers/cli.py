@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -20,78 +19,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from paystream.producers.online_retail import ReplaySummary, replay_events
-from paystream.settings import REPO_ROOT, KafkaSettings, get_settings
+from paystream.producers.online_retail import ReplaySummary
+from paystream.producers.publish import DEFAULT_FILE, run_online_retail
+from paystream.settings import get_settings
 
 app = typer.Typer(
     help="Replay real data sets into Kafka as paystream events.", no_args_is_help=True
 )
 console = Console()
-
-DEFAULT_FILE = REPO_ROOT / "data" / "online-retail" / "online_retail.csv.gz"
-
-
-class Pacer:
-    """Keeps a steady rate: sleeps so that ``n`` events never run ahead of ``n / rate``."""
-
-    def __init__(self, rate: float | None) -> None:
-        self.rate = rate
-        self.started = time.monotonic()
-
-    async def wait(self, sent: int) -> None:
-        """Pause until event number ``sent`` is due."""
-        if not self.rate:
-            return
-        due = self.started + sent / self.rate
-        delay = due - time.monotonic()
-        if delay > 0.002:
-            await asyncio.sleep(delay)
-
-
-async def run_online_retail(
-    settings: KafkaSettings,
-    path: Path,
-    rate: float | None = None,
-    limit: int | None = None,
-    dry_run: bool = False,
-    progress: Progress | None = None,
-) -> tuple[ReplaySummary, float]:
-    """Publish the file's events and routed lines; return the summary and seconds taken."""
-    from paystream.bus.kafka import KafkaPublisher, ensure_topics
-    from paystream.bus.port import Message
-
-    # The clock starts before parsing: the figure is the whole replay, file to broker.
-    started = time.perf_counter()
-    summary = ReplaySummary()
-    expected, events, routed = replay_events(path, summary, limit)
-    task = progress.add_task("replaying", total=expected + len(routed)) if progress else None
-    if dry_run:
-        if progress is not None and task is not None:
-            progress.advance(task, len(routed))
-        for _ in events:
-            if progress is not None and task is not None:
-                progress.advance(task)
-        return summary, 0.0
-
-    await ensure_topics(settings)
-    pacer = Pacer(rate)
-    async with KafkaPublisher(settings) as publisher:
-        dlq = settings.topic("dlq")
-        for n, item in enumerate(routed):
-            letter = item.dead_letter()
-            await publisher.send(Message(dlq, letter.key(), letter.to_bytes()))
-            await pacer.wait(n)
-        if progress is not None and task is not None:
-            progress.advance(task, len(routed))
-        for n, event in enumerate(events, start=len(routed)):
-            await publisher.publish(event)
-            await pacer.wait(n)
-            if progress is not None and task is not None and n % 500 == 0:
-                progress.update(task, completed=n)
-        await publisher.flush()
-        if progress is not None and task is not None:
-            progress.update(task, completed=publisher.stats.sent)
-    return summary, time.perf_counter() - started
 
 
 def gbp(minor: int) -> str:

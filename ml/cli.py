@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ml.recommend_cli import train_recommender
 from paystream.settings import get_settings
 
 if TYPE_CHECKING:
@@ -144,7 +145,5 @@ def fraud(
         console.print(f"{verdict}: {result.promotion.reason}")
 
 
-# The recommender's options and printing live in their own module (ml/recommender owns it).
-from paystream.commands.recommend import train_recommender  # noqa: E402
-
+# The recommender's options and printing live beside it, in ml/recommend_cli.py.
 app.command("recommender")(train_recommender)

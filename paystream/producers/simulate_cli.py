@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import Counter
-from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import islice
 from pathlib import Path
@@ -18,76 +14,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from paystream.contracts.events import Event, PaymentAuthorized, PaymentFailed, RefundIssued
 from paystream.money import format_minor_units
 from paystream.producers import simulate as sim
+from paystream.producers.publish import Pair, SimulationSummary, run_simulation
 from paystream.settings import get_settings
 
 console = Console()
-
-Pair = tuple[Event, sim.FraudLabel | None]
-
-
-@dataclass
-class SimulationSummary:
-    """Running totals over a stream of simulated events."""
-
-    events: Counter[str] = field(default_factory=Counter)
-    payments: int = 0
-    failed: int = 0
-    fraud_payments: Counter[str] = field(default_factory=Counter)
-    authorized_minor: Counter[str] = field(default_factory=Counter)  # by currency
-    refunds: Counter[str] = field(default_factory=Counter)  # by reason
-
-    def add(self, event: Event, label: sim.FraudLabel | None) -> None:
-        """Account for one ``(event, label)`` pair."""
-        self.events[event.event_type] += 1
-        if isinstance(event, PaymentAuthorized):
-            self.payments += 1
-            self.authorized_minor[event.amount.currency] += event.amount.amount_minor
-        elif isinstance(event, PaymentFailed):
-            self.failed += 1
-        elif isinstance(event, RefundIssued):
-            self.refunds[event.reason.value] += 1
-        if label is not None:
-            self.fraud_payments[label.pattern] += 1
-
-    @property
-    def total(self) -> int:
-        """Number of events seen."""
-        return sum(self.events.values())
-
-
-async def _pace(started: float, sent: int, rate: float | None) -> None:
-    """Sleep until event number ``sent`` is due, so the stream never runs ahead of ``rate``."""
-    if rate:
-        delay = started + sent / rate - time.monotonic()
-        if delay > 0.002:  # shorter sleeps cost more in scheduling than they smooth
-            await asyncio.sleep(delay)
-
-
-async def run_simulation(
-    pairs: Iterable[Pair], rate: float | None, dry_run: bool, on_event: Callable[[Pair], None]
-) -> float:
-    """Publish every event (unless ``dry_run``) at ``rate``; return the seconds taken."""
-    started = time.monotonic()
-    if dry_run:
-        for n, pair in enumerate(pairs):
-            await _pace(started, n, rate)
-            on_event(pair)
-        return time.monotonic() - started
-    # Imported here so that a dry run works without the Kafka client's dependencies.
-    from paystream.bus.kafka import KafkaPublisher, ensure_topics
-
-    settings = get_settings().kafka
-    await ensure_topics(settings)
-    started = time.monotonic()
-    async with KafkaPublisher(settings) as publisher:
-        for n, pair in enumerate(pairs):
-            await _pace(started, n, rate)
-            await publisher.publish(pair[0])
-            on_event(pair)
-    return time.monotonic() - started
 
 
 def _grouped(amount_minor: int, currency: str) -> str:
@@ -185,7 +117,9 @@ def simulate(
                     what = f"{summary.total:,} events, day {int(hours // 24) + 1}"
                     progress.update(task, completed=done, what=what)
 
-            seconds = asyncio.run(run_simulation(pairs, rate, dry_run, on_event))
+            seconds = asyncio.run(
+                run_simulation(get_settings().kafka, pairs, rate, dry_run, on_event)
+            )
             progress.update(task, completed=total, what=f"{summary.total:,} events")
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ml import registry
-from ml.fraud.features import FEATURES
+from paystream.contracts.fraud_features import FEATURES
 from paystream.errors import ConfigurationError
 from paystream.settings import MLflowSettings
+from paystream.stores import mlflow as registry
 
 MODEL_NAME = "paystream-fraud"
 REVIEW_TAG = "review_threshold"
@@ -24,7 +24,8 @@ FEATURES_TAG = "features"
 
 @dataclass(frozen=True)
 class FraudModel:
-    """One registered version, ready to score rows from :func:`ml.fraud.features.to_matrix`.
+    """One registered version, ready to score rows from
+    :func:`paystream.contracts.fraud_features.to_matrix`.
 
     Decision rule: decline when ``score >= decline_threshold``, review when
     ``score >= review_threshold``, approve otherwise.
@@ -81,7 +82,7 @@ def load_champion(
 ) -> FraudModel | None:
     """The version ``alias`` points at, or None when there is no such alias yet.
 
-    Poll :func:`ml.registry.alias_version` and call this again when the version moves.
+    Poll :func:`paystream.stores.mlflow.alias_version` and call this again when the version moves.
     """
     version = registry.alias_version(settings, name, alias)
     return None if version is None else load_version(settings, name, version)

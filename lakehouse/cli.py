@@ -43,7 +43,7 @@ class OutputFormat(StrEnum):
 
 
 def _spark(settings: Settings) -> SparkSession:
-    from lakehouse.spark import build_spark
+    from paystream.stores.spark import build_spark
 
     with console.status("starting Spark…"):
         return build_spark(settings.lakehouse, "paystream-lakehouse")

@@ -43,12 +43,12 @@ def serve(
 
 async def _with_store(action: Any) -> Any:
     import redis.exceptions
-    from redis.asyncio import Redis
 
     from api.auth import KeyStore
+    from paystream.stores.redis import async_client
 
     settings = get_settings()
-    client = Redis.from_url(settings.redis.url.get_secret_value(), decode_responses=True)
+    client = async_client(settings.redis)
     store = KeyStore(client, settings.streams.namespace, settings.api.key_pepper.get_secret_value())
     try:
         return await action(store)

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 
 from compose.local.stack import LocalStack
+from harness.faults.expected import count_excess, expected_from, money_diff
+from harness.worlds import StreamWorld
 from paystream.bus.kafka import KafkaPublisher
 from paystream.contracts.events import Event
-from paystream.reconcile import reconcile
 from paystream.stores.mysql import Database
-from streams.faults.expected import count_excess, expected_from, money_diff
-from streams.isolation import StreamWorld
+from streams.reconcile import reconcile
 from streams.sinks.port import Totals
 
 log = logging.getLogger(__name__)

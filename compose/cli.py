@@ -60,7 +60,7 @@ def down(services: ServicesArg = None) -> None:
 
     Without a service list, an API left serving by `paystream demo` is stopped first."""
     if not services:
-        from paystream.commands.demo_serving import stop_api
+        from compose.local.api_process import stop_api
 
         stop_api(get_settings())
     stopped = _stack().down(lambda line: console.log(line), services)

@@ -33,7 +33,7 @@ def chaos(
     from rich.table import Table
 
     from compose.local.stack import LocalStack
-    from streams.faults.scenarios import SCENARIOS, drill_events, run_scenario
+    from harness.faults.scenarios import SCENARIOS, drill_events, run_scenario
 
     console = Console()
     settings = get_settings()

@@ -17,12 +17,12 @@ from pathlib import Path
 from sqlalchemy import text
 
 from compose.local.stack import LocalStack
+from harness.faults.drill import Drill, DrillResult, kill_points
+from harness.worlds import create_world
 from paystream.contracts.events import Event
 from paystream.producers.simulate import SimulationConfig, simulate
 from paystream.settings import Settings
 from paystream.stores.mysql import Database
-from streams.faults.drill import Drill, DrillResult, kill_points
-from streams.isolation import create_world
 
 log = logging.getLogger(__name__)
 

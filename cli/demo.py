@@ -47,10 +47,12 @@ def demo(
     statements are reconciled with the ledger; the recommender is trained on gold, registered
     in MLflow and served to Redis; and the API is left serving, with example calls printed.
     """
+    from compose import cli as stack
     from compose.local.stack import LocalStack
-    from paystream.commands import replay, stack, topics
+    from harness.worlds import StreamWorld
+    from paystream.bus import cli as topics
     from paystream.ledger.migrate import upgrade
-    from streams.isolation import StreamWorld
+    from paystream.producers import cli as replay
 
     settings = get_settings()
     started = time.monotonic()
@@ -89,18 +91,19 @@ def demo(
                 world.kill(proc, sig=15)
     if lakehouse:
         # After the workers stopped: Spark gets the cores, and the ledger is final.
-        from paystream.commands.lakehouse import build_lakehouse, print_gold_reconciliation
+        from lakehouse.cli import build_lakehouse, print_gold_reconciliation
 
         console.print(Rule("7. lakehouse: Kafka → bronze → silver → gold"))
         build_lakehouse(settings, graph=False)
         ok = print_gold_reconciliation(settings) and ok
         if serve:
-            from paystream.commands import demo_serving
+            from cli import demo_serving
+            from compose.local.api_process import start_api
 
             console.print(Rule("8. recommender: train on gold, register, serve to Redis"))
             demo_serving.train_recommender(settings, console)
             console.print(Rule("9. the API"))
-            demo_serving.start_api(settings)
+            start_api(settings)
             demo_serving.print_example_calls(settings, console)
     console.print(f"[green]done[/] in {time.monotonic() - started:.0f} s")
     if not ok:
@@ -111,8 +114,8 @@ def print_reconciliation(settings: Settings) -> bool:
     """Print the ledger, Redis, graph and dead-letter figures; True if they all agree."""
     from paystream.bus.deadletters import read_dead_letters
     from paystream.money import format_minor_units
-    from paystream.reconcile import reconcile
     from paystream.stores.mysql import Database
+    from streams.reconcile import reconcile
     from streams.sinks.graph import GremlinGraphSink
     from streams.sinks.redis_state import RedisStateSink
 

@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import SecretStr
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from paystream.bus.kafka import KafkaPublisher, consumer_lag, ensure_topics
 from paystream.bus.port import Message
 from paystream.contracts import TOPICS, Event
 from paystream.ledger.migrate import upgrade
 from paystream.settings import MySQLSettings, Settings
-from paystream.stores.mysql import Database
+from paystream.stores.mysql import Database, primary_engine
+from paystream.stores.redis import sync_client
 
 PAYSTREAM = str(Path(sys.executable).parent / "paystream")
 
@@ -163,12 +164,11 @@ class StreamWorld:
             self.wait_caught_up(max(1.0, deadline - time.monotonic()))
 
     def _purge_projections(self) -> None:
-        import redis
 
         from streams.sinks.graph import GremlinGraphSink
 
         namespace = self.settings.streams.namespace
-        client = redis.Redis.from_url(self.settings.redis.url.get_secret_value())
+        client = sync_client(self.settings.redis, decode_responses=False)
         try:
             keys = list(client.scan_iter(f"{namespace}:*", count=1000))
             for start in range(0, len(keys), 1000):
@@ -192,7 +192,7 @@ class StreamWorld:
 def create_ledger_database(mysql: MySQLSettings, name: str) -> MySQLSettings:
     """Create and migrate ledger database ``name``; return settings pointing at it."""
     primary = mysql.primary_url.get_secret_value()
-    engine = create_engine(primary)
+    engine = primary_engine(mysql)
     with engine.begin() as conn:
         conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
     engine.dispose()
@@ -208,7 +208,7 @@ def create_ledger_database(mysql: MySQLSettings, name: str) -> MySQLSettings:
 
 def drop_ledger_database(mysql: MySQLSettings, name: str) -> None:
     """Drop ledger database ``name`` (the drop replicates to the replica)."""
-    engine = create_engine(mysql.primary_url.get_secret_value())
+    engine = primary_engine(mysql)
     with engine.begin() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
     engine.dispose()

@@ -1,24 +1,17 @@
 """The demo's last steps: train and serve recommendations, then leave the API serving.
 
-The API runs as a background process (its pid in ``.stack/run/api.pid``, its log in
-``.stack/logs/api.log``) so that the demo can end and print calls that work against it.
+The API runs as a background process (see :mod:`compose.local.api_process`) so that the demo
+can end and print calls that work against it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 from rich.console import Console
 from sqlalchemy import text
 
-from paystream.errors import ServiceUnavailableError
+from compose.local.api_process import api_pid_file
 from paystream.settings import Settings
 
 
@@ -39,57 +32,12 @@ def train_recommender(settings: Settings, console: Console) -> None:
     )
 
 
-def _pid_file(settings: Settings) -> Path:
-    return settings.stack.home / "run" / "api.pid"
-
-
-def stop_api(settings: Settings) -> None:
-    """Stop an API the demo started earlier, if it is still running."""
-    pid_file = _pid_file(settings)
-    if not pid_file.exists():
-        return
-    pid = int(pid_file.read_text().strip() or 0)
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if pid and cmdline.exists() and b"api" in cmdline.read_bytes():
-        os.kill(pid, signal.SIGTERM)
-    pid_file.unlink(missing_ok=True)
-
-
-def start_api(settings: Settings) -> int:
-    """Start ``paystream api serve`` in the background and wait until it answers."""
-    stop_api(settings)
-    log = settings.stack.home / "logs" / "api.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    binary = str(Path(sys.executable).parent / "paystream")
-    proc = subprocess.Popen(
-        [binary, "api", "serve", "--log-level", "warning"],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    _pid_file(settings).parent.mkdir(parents=True, exist_ok=True)
-    _pid_file(settings).write_text(str(proc.pid))
-    url = f"http://{settings.api.host}:{settings.api.port}/healthz"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ServiceUnavailableError("API", url, f"exited; see {log}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return proc.pid
-        except OSError:
-            time.sleep(0.5)
-    raise ServiceUnavailableError("API", url, f"no answer in 60 s; see {log}")
-
-
 def _keys(settings: Settings, merchant_id: str) -> tuple[str, str]:
-    from redis.asyncio import Redis
-
     from api.auth import KeyStore
+    from paystream.stores.redis import async_client
 
     async def create() -> tuple[str, str]:
-        client = Redis.from_url(settings.redis.url.get_secret_value(), decode_responses=True)
+        client = async_client(settings.redis)
         store = KeyStore(
             client, settings.streams.namespace, settings.api.key_pepper.get_secret_value()
         )
@@ -122,7 +70,7 @@ def print_example_calls(settings: Settings, console: Console) -> None:
     merchant_key, analyst_key = _keys(settings, merchant_id)
     base = f"http://{settings.api.host}:{settings.api.port}"
     auth = f'-H "X-API-Key: {merchant_key}"'
-    console.print(f"API serving at {base} (pid file {_pid_file(settings)}); try:")
+    console.print(f"API serving at {base} (pid file {api_pid_file(settings)}); try:")
     for call in (
         f"curl -s {auth} {base}/v1/payments/{payment_id}",
         f"curl -s {auth} {base}/v1/payments/{payment_id}/risk",
@@ -138,4 +86,4 @@ def print_example_calls(settings: Settings, console: Console) -> None:
     ):
         console.print(f"  {call}", soft_wrap=True, highlight=False)
     console.print(f"  dashboard: {base}/dashboard#key={analyst_key}", soft_wrap=True)
-    console.print(f"stop it with: kill $(cat {_pid_file(settings)})", highlight=False)
+    console.print(f"stop it with: kill $(cat {api_pid_file(settings)})", highlight=False)

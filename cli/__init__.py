@@ -1,0 +1,4 @@
+"""The composition root: the ``paystream`` command, the demo and the fault drills.
+
+This top layer may import every role; nothing below imports it.
+"""

@@ -1,0 +1,88 @@
+"""The ``paystream`` command line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from paystream.errors import PaystreamError
+
+console = Console(stderr=True)
+
+app = typer.Typer(
+    name="paystream",
+    help="paystream: a streaming-first data platform for digital payments.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
+) -> None:
+    """Stand up the stack, replay real data, and inspect the results."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # gremlinpython logs every client open/close at INFO.
+    logging.getLogger("gremlinpython").setLevel(logging.WARNING)
+    # aiokafka logs whole request structs at DEBUG, the Event Hubs SASL secret included.
+    logging.getLogger("aiokafka").setLevel(logging.INFO)
+
+
+def _register() -> None:
+    # Each role owns its sub-app; this root only assembles them. They are imported here so
+    # that a heavy dependency of one command cannot break the others.
+    from api.cli import app as api_app
+    from cli import chaos, demo
+    from compose.cli import app as stack_app
+    from lakehouse.cli import app as lakehouse_app
+    from lakehouse.cli import sql
+    from ml.cli import app as train_app
+    from ml.recommend_cli import recommend
+    from paystream.bus.cli import app as topics_app
+    from paystream.bus.dlq_cli import app as dlq_app
+    from paystream.contracts.cli import app as contracts_app
+    from paystream.ledger.cli import app as db_app
+    from paystream.producers.cli import app as replay_app
+    from paystream.producers.simulate_cli import simulate
+    from streams.cli import app as streams_app
+
+    app.add_typer(stack_app, name="stack")
+    app.add_typer(contracts_app, name="contracts")
+    app.add_typer(topics_app, name="topics")
+    app.add_typer(replay_app, name="replay")
+    app.add_typer(streams_app, name="streams")
+    app.add_typer(dlq_app, name="dlq")
+    app.add_typer(db_app, name="db")
+    app.add_typer(lakehouse_app, name="lakehouse")
+    app.add_typer(api_app, name="api")
+    app.add_typer(train_app, name="train")
+    app.command("simulate")(simulate)
+    app.command("demo")(demo.demo)
+    app.command("chaos")(chaos.chaos)
+    app.command("sql")(sql)
+    app.command("recommend")(recommend)
+
+
+_register()
+
+
+def run() -> None:
+    """Entry point: a paystream error is one clear line and exit code 2, never a traceback.
+
+    With ``-v`` the traceback follows the line, for bug reports.
+    """
+    try:
+        app()
+    except PaystreamError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        if "-v" in sys.argv[1:] or "--verbose" in sys.argv[1:]:
+            console.print_exception()
+        sys.exit(2)

@@ -1,1 +1,0 @@
-"""Typer sub-commands of the `paystream` CLI, one module per command group."""

@@ -1,0 +1,219 @@
+"""The Redis adapter: clients, the key layout and the Lua scripts shared by every role.
+
+The stream's projection writes these keys, the risk agent reads and extends them, the API
+and the recommender read them; each builds its client here, from
+:class:`~paystream.settings.RedisSettings`, so timeouts and decoding are decided once.
+
+Key layout (``{ns}`` is the namespace, ``ps`` by default)::
+
+    {ns}:session:{session_id}            hash, TTL session_ttl_s (ENDED_TTL_S once ended)
+    {ns}:customer:{id} / merchant:{id}   hash of registration fields
+    {ns}:totals:{merchant|customer}:{id} hash of "{currency}:{field}" -> int
+    {ns}:win:{customer|card|device}:{id} zset "{payment_id}|{amount}|{currency}" @ epoch ms
+    {ns}:risk:seen:{customer}:{what}     zset of devices or countries @ first sighting (ms)
+
+Served results (recommendations, decisions, API keys) are laid out in
+:mod:`paystream.contracts.served`. Needs Redis >= 7.0 (``EXPIRE ... NX|LT``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal, get_args
+from urllib.parse import urlsplit
+
+from paystream.settings import RedisSettings
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
+WindowKind = Literal["customer", "card", "device"]
+OwnerKind = Literal["merchant", "customer"]
+
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+# Window keys outlive the widest window by an hour so a quiet entity's last day is readable.
+WINDOW_KEY_TTL_S = 25 * 3600
+CONNECT_TIMEOUT_S = 5.0
+SOCKET_TIMEOUT_S = 10.0
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# -- clients ----------------------------------------------------------------------------------
+
+
+def _options(decode: bool, timeout_s: float) -> dict[str, Any]:
+    # One set of connection options for the blocking and the asyncio client alike.
+    return {
+        "decode_responses": decode,
+        "socket_connect_timeout": min(CONNECT_TIMEOUT_S, timeout_s),
+        "socket_timeout": timeout_s,
+    }
+
+
+@lru_cache(maxsize=8)
+def _sync_client(url: str, decode: bool, timeout_s: float) -> redis.Redis:
+    import redis as redis_lib
+
+    # from_url connects lazily, so an unreachable Redis surfaces on first use.
+    return redis_lib.Redis.from_url(url, **_options(decode, timeout_s))
+
+
+def sync_client(
+    settings: RedisSettings, *, decode_responses: bool = True, timeout_s: float = SOCKET_TIMEOUT_S
+) -> redis.Redis:
+    """The process's blocking client for these settings (one connection pool per URL).
+
+    The same arguments return the same client, so every part of a worker shares one pool.
+    """
+    return _sync_client(settings.url.get_secret_value(), decode_responses, timeout_s)
+
+
+def async_client(
+    settings: RedisSettings, *, decode_responses: bool = True, timeout_s: float = SOCKET_TIMEOUT_S
+) -> redis.asyncio.Redis:
+    """A new asyncio client; build it once per event loop (its pool is bound to the loop)."""
+    import redis.asyncio as aioredis
+
+    return aioredis.Redis.from_url(
+        settings.url.get_secret_value(), **_options(decode_responses, timeout_s)
+    )
+
+
+def redis_where(url: str) -> str:
+    """Where Redis was expected, without credentials (the URL may carry a password)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix:{parts.path}"
+    host = parts.hostname or "localhost"
+    return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path}"
+
+
+# -- keys -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    """Builds every key of the projection under one namespace."""
+
+    namespace: str
+
+    def session(self, session_id: str) -> str:
+        """Hash of one app session."""
+        return f"{self.namespace}:session:{session_id}"
+
+    def profile(self, kind: OwnerKind, entity_id: str) -> str:
+        """Hash of a customer's or merchant's registration."""
+        _check_kind(kind, OwnerKind)
+        return f"{self.namespace}:{kind}:{entity_id}"
+
+    def totals(self, kind: OwnerKind, owner_id: str) -> str:
+        """Hash of absolute running totals, fields ``{currency}:{field}``."""
+        _check_kind(kind, OwnerKind)
+        return f"{self.namespace}:totals:{kind}:{owner_id}"
+
+    def window(self, kind: WindowKind, entity_id: str) -> str:
+        """Sorted set of recent authorizations for one customer, card or device."""
+        _check_kind(kind, WindowKind)
+        return f"{self.namespace}:win:{kind}:{entity_id}"
+
+    def seen(self, customer_id: str, what: str) -> str:
+        """Zset of a customer's devices or countries, scored by first sighting (epoch ms)."""
+        return f"{self.namespace}:risk:seen:{customer_id}:{what}"
+
+
+def _check_kind(kind: str, allowed: Any) -> None:
+    if kind not in get_args(allowed):
+        raise ValueError(f"unknown kind {kind!r}; expected one of {get_args(allowed)}")
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the Unix epoch, in integer arithmetic (no float rounding)."""
+    if moment.tzinfo is None:
+        raise ValueError("datetime must carry a timezone")
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def encode_member(payment_id: str, amount_minor: int, currency: str) -> str:
+    """Window member: one per payment, so the same authorization is counted once."""
+    return f"{payment_id}|{amount_minor}|{currency}"
+
+
+def decode_member(member: str) -> tuple[str, int, str]:
+    """Inverse of :func:`encode_member`: ``(payment_id, amount_minor, currency)``."""
+    payment_id, amount, currency = member.rsplit("|", 2)
+    return payment_id, int(amount), currency
+
+
+# -- scripts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Script:
+    """A Lua script called by SHA-1; load :attr:`body` when the server answers NOSCRIPT."""
+
+    body: str
+
+    @property
+    def sha(self) -> str:
+        """Redis names a script by the SHA-1 of its body; computing it saves a round trip."""
+        return hashlib.sha1(self.body.encode(), usedforsecurity=False).hexdigest()
+
+
+# The one window script, shared by the state projection (many members, no read) and the risk
+# agent (one member, read back at its own time). It adds members, then trims relative to the
+# *newest* score in the set rather than this call's events: a replayed old batch then cannot
+# re-add members that a newer event already trimmed, so the set is the same whatever order
+# events arrive in. With a read time it returns the counts of the minute, hour and day up to
+# that time (never later payments, so a replay reads what the first pass read) and the hour's
+# amount in the given currency; without one it returns the set's size.
+# ARGV: span_ms, ttl_s, read_at_ms ('' for no read), currency, then score/member pairs.
+WINDOW = Script(
+    """
+local key = KEYS[1]
+local span = tonumber(ARGV[1])
+for i = 5, #ARGV, 2 do
+  redis.call('ZADD', key, ARGV[i], ARGV[i + 1])
+end
+local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+if newest[2] then
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('(%.0f', tonumber(newest[2]) - span))
+end
+redis.call('EXPIRE', key, ARGV[2])
+if ARGV[3] == '' then
+  return redis.call('ZCARD', key)
+end
+local at = tonumber(ARGV[3])
+local rows = redis.call('ZRANGEBYSCORE', key, string.format('(%.0f', at - span),
+  string.format('%.0f', at), 'WITHSCORES')
+local m, h, d, amount = 0, 0, 0, 0
+local currency = ARGV[4]
+for i = 1, #rows, 2 do
+  local t = tonumber(rows[i + 1])
+  d = d + 1
+  if t > at - 3600000 then
+    h = h + 1
+    local value, cur = string.match(rows[i], '|(%-?%d+)|(%u+)$')
+    if cur == currency then amount = amount + tonumber(value) end
+  end
+  if t > at - 60000 then m = m + 1 end
+end
+return {m, h, d, amount}
+"""
+)
+
+
+def window_args(
+    pairs: list[tuple[int, str]], *, read_at_ms: int | None = None, currency: str = ""
+) -> list[Any]:
+    """ARGV of :data:`WINDOW` for a day-wide window: ``(score_ms, member)`` pairs to add."""
+    args: list[Any] = [DAY_MS, WINDOW_KEY_TTL_S, "" if read_at_ms is None else read_at_ms, currency]
+    for score, member in pairs:
+        args += [score, member]
+    return args
