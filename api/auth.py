@@ -16,7 +16,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import jwt
 from pydantic import BaseModel
@@ -91,7 +91,9 @@ def validate_scope(role: Role, merchant_id: str | None, customer_id: str | None)
 class KeyStore:
     """Creates and verifies API keys against the Redis key hash, with a short local cache."""
 
-    def __init__(self, redis: Redis, namespace: str, pepper: str, cache_s: float = 10.0) -> None:
+    def __init__(
+        self, redis: Redis[Any], namespace: str, pepper: str, cache_s: float = 10.0
+    ) -> None:
         self.redis = redis
         self.name = keys_hash_name(namespace)
         self.pepper = pepper

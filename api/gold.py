@@ -19,23 +19,11 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
 
+from paystream.contracts.gold import GOLD_TABLES as GOLD_CONTRACT
 from paystream.errors import ServiceUnavailableError
 
-GOLD_TABLES = (
-    "merchant_statements",
-    "customer_payment_history",
-    "interactions_customer_product",
-    "interactions_customer_merchant",
-    "fraud_labels",
-    "risk_kpis",
-)
-# The tables the API itself serves; /readyz checks these.
-SERVED_TABLES = (
-    "merchant_statements",
-    "customer_payment_history",
-    "interactions_customer_product",
-    "risk_kpis",
-)
+# The table names come from the gold contract that the Spark jobs write.
+GOLD_TABLES: tuple[str, ...] = tuple(GOLD_CONTRACT)
 
 
 @dataclass

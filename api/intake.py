@@ -109,7 +109,7 @@ class Claim:
 class IdempotencyStore:
     """``SET NX`` records: first a pending claim, then the response to replay."""
 
-    def __init__(self, redis: Redis, namespace: str, ttl_s: int) -> None:
+    def __init__(self, redis: Redis[Any], namespace: str, ttl_s: int) -> None:
         self.redis = redis
         self.prefix = f"{namespace}:api:idem:"
         self.ttl_s = ttl_s

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -53,7 +54,7 @@ class Verdict:
 class RateLimiter:
     """Token bucket per key id in Redis."""
 
-    def __init__(self, redis: Redis, namespace: str, rate_per_s: float, burst: int) -> None:
+    def __init__(self, redis: Redis[Any], namespace: str, rate_per_s: float, burst: int) -> None:
         self.redis = redis
         self.prefix = f"{namespace}:api:ratelimit:"
         self.rate_per_s = rate_per_s

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -47,7 +48,7 @@ class Resources:
     """The clients of one API process."""
 
     settings: Settings
-    redis: Redis
+    redis: Redis[Any]
     reader: Engine
     producer: IntakeProducer
     gold: GoldTables

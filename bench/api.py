@@ -100,7 +100,10 @@ def load_httpx(url: str, key: str, seconds: float, max_requests: int = 200_000) 
             await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
             elapsed = time.perf_counter() - started
         ordered = sorted(latencies)
-        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+
+        def pick(q: float) -> float:
+            return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
         return Load(pick(0.50), pick(0.99), len(ordered) / elapsed, len(ordered))
 
     return asyncio.run(go())

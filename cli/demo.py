@@ -53,6 +53,7 @@ def demo(
     from paystream.bus import cli as topics
     from paystream.ledger.migrate import upgrade
     from paystream.producers import cli as replay
+    from paystream.producers.publish import DEFAULT_FILE
 
     settings = get_settings()
     started = time.monotonic()
@@ -74,7 +75,7 @@ def demo(
     console.print(f"risk agent pid {risk.pid}")
     try:
         console.print(Rule("4. Online Retail replay"))
-        replay.online_retail(path=replay.DEFAULT_FILE, rate=None, limit=limit, dry_run=False)
+        replay.online_retail(path=DEFAULT_FILE, rate=None, limit=limit, dry_run=False)
 
         console.print(Rule("5. waiting for the workers to consume everything"))
         with console.status("consuming…"):

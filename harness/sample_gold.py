@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import write_deltalake
 
+from paystream.contracts.gold import arrow_schema
 from paystream.contracts.served import (
     Recommendations,
     RecommendedItem,
@@ -23,53 +24,11 @@ from paystream.contracts.served import (
     StoredDecision,
 )
 
-STATEMENTS = pa.schema(
-    [
-        ("merchant_id", pa.string()),
-        ("currency", pa.string()),
-        ("granularity", pa.string()),
-        ("period_start", pa.date32()),
-        ("gross_minor", pa.int64()),
-        ("refunds_minor", pa.int64()),
-        ("net_minor", pa.int64()),
-        ("payment_count", pa.int64()),
-        ("refund_count", pa.int64()),
-    ]
-)
-HISTORY = pa.schema(
-    [
-        ("customer_id", pa.string()),
-        ("merchant_id", pa.string()),
-        ("payment_id", pa.string()),
-        ("currency", pa.string()),
-        ("amount_minor", pa.int64()),
-        ("refunded_minor", pa.int64()),
-        ("status", pa.string()),
-        ("authorized_at", pa.timestamp("us", tz="UTC")),
-        ("captured_at", pa.timestamp("us", tz="UTC")),
-        ("decision", pa.string()),
-    ]
-)
-INTERACTIONS = pa.schema(
-    [
-        ("user", pa.string()),
-        ("item", pa.string()),
-        ("weight", pa.float64()),
-        ("timestamp", pa.timestamp("us", tz="UTC")),
-        ("orders", pa.int64()),
-    ]
-)
-RISK_KPIS = pa.schema(
-    [
-        ("day", pa.date32()),
-        ("payments", pa.int64()),
-        ("declined", pa.int64()),
-        ("reviewed", pa.int64()),
-        ("frauds", pa.int64()),
-        ("decline_rate", pa.float64()),
-        ("fraud_rate", pa.float64()),
-    ]
-)
+# Sample tables carry exactly the contract's columns and types.
+STATEMENTS = arrow_schema("merchant_statements")
+HISTORY = arrow_schema("customer_payment_history")
+INTERACTIONS = arrow_schema("interactions_customer_product")
+RISK_KPIS = arrow_schema("risk_kpis")
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from api.dependencies import ResourcesDep
-from api.gold import SERVED_TABLES
 from api.problems import PROBLEM_JSON, problem_responses
 from api.resources import Resources
+from paystream.contracts.gold import SERVED_TABLES
 
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT_S = 4.0

@@ -68,7 +68,8 @@ class FraudDataset:
     @property
     def labels(self) -> npt.NDArray[np.int_]:
         """The 0/1 labels as an array."""
-        return self.frame["label"].to_numpy(dtype=np.int_)
+        labels: npt.NDArray[np.int_] = self.frame["label"].to_numpy(dtype=np.int_)
+        return labels
 
     @property
     def times(self) -> list[datetime]:

@@ -110,7 +110,13 @@ class GraphCooccurrenceRecommender(Recommender):
         reraise=True,
     )
     def _run(self, script: str, bindings: dict[str, Any]) -> list[Any]:
-        return list(self._connect().submit(script, bindings).all().result(self.timeout_s))
+        try:
+            return list(self._connect().submit(script, bindings).all().result(self.timeout_s))
+        except OSError:
+            # A failed connect leaves the driver's pool one connection short; once it is empty
+            # a submit waits forever, so each retry starts from a new client.
+            self._drop_client()
+            raise
 
     def _submit(self, script: str, bindings: dict[str, Any]) -> list[Any]:
         try:

@@ -60,7 +60,8 @@ def top_k(scores: np.ndarray, k: int, excluded: np.ndarray | None = None) -> np.
     # Stable sort on the negated scores keeps the lower (sorted-id) index first on ties.
     order = candidates[np.argsort(-scores[candidates], kind="stable")]
     order = order[np.isfinite(scores[order])]
-    return order[:k]
+    top: np.ndarray = order[:k]
+    return top
 
 
 def _fitted_matrix(matrix: Matrix | None) -> Matrix:

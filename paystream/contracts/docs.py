@@ -41,7 +41,7 @@ customer's events stay in order on one partition.
 
 def _type_of(spec: dict[str, Any]) -> str:
     if "$ref" in spec:
-        return spec["$ref"].rsplit("/", 1)[-1]
+        return str(spec["$ref"]).rsplit("/", 1)[-1]
     if "anyOf" in spec:
         return " or ".join(_type_of(s) for s in spec["anyOf"])
     if spec.get("type") == "array":

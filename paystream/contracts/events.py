@@ -389,7 +389,7 @@ EVENT_CLASSES: dict[str, type[Event]] = {
 
 TOPICS: tuple[str, ...] = tuple(sorted({cls.topic for cls in EVENT_CLASSES.values()}))
 
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyEvent)
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)
 
 
 class ContractError(PaystreamError, ValueError):

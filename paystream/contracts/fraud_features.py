@@ -95,7 +95,8 @@ class FeatureInputs:
 
 
 def _major(amount_minor: float, currency: str) -> float:
-    return amount_minor / 10 ** currency_exponent(currency)
+    # A model feature, not money: the major-unit amount as a float is what the model expects.
+    return float(amount_minor) / float(10 ** currency_exponent(currency))
 
 
 def _flag(value: bool | None) -> float | None:

@@ -113,4 +113,4 @@ class Database:
                 sql = text("SELECT MASTER_GTID_WAIT(:pos, :timeout)")
             else:
                 sql = text("SELECT WAIT_FOR_EXECUTED_GTID_SET(:pos, :timeout)")
-            return conn.execute(sql, {"pos": position, "timeout": timeout}).scalar_one() == 0
+            return bool(conn.execute(sql, {"pos": position, "timeout": timeout}).scalar_one() == 0)

@@ -58,7 +58,7 @@ def _options(decode: bool, timeout_s: float) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=8)
-def _sync_client(url: str, decode: bool, timeout_s: float) -> redis.Redis:
+def _sync_client(url: str, decode: bool, timeout_s: float) -> redis.Redis[Any]:
     import redis as redis_lib
 
     # from_url connects lazily, so an unreachable Redis surfaces on first use.
@@ -67,7 +67,7 @@ def _sync_client(url: str, decode: bool, timeout_s: float) -> redis.Redis:
 
 def sync_client(
     settings: RedisSettings, *, decode_responses: bool = True, timeout_s: float = SOCKET_TIMEOUT_S
-) -> redis.Redis:
+) -> redis.Redis[Any]:
     """The process's blocking client for these settings (one connection pool per URL).
 
     The same arguments return the same client, so every part of a worker shares one pool.
@@ -77,7 +77,7 @@ def sync_client(
 
 def async_client(
     settings: RedisSettings, *, decode_responses: bool = True, timeout_s: float = SOCKET_TIMEOUT_S
-) -> redis.asyncio.Redis:
+) -> redis.asyncio.Redis[Any]:
     """A new asyncio client; build it once per event loop (its pool is bound to the loop)."""
     import redis.asyncio as aioredis
 
@@ -207,6 +207,13 @@ end
 return {m, h, d, amount}
 """
 )
+
+
+def load_scripts(client: redis.Redis[Any], *scripts: Script) -> None:
+    """Load scripts after NOSCRIPT (Redis restarted or flushed its script cache)."""
+    for script in scripts:
+        # The stubs leave script_load untyped; it takes the body and returns its SHA-1.
+        client.script_load(script.body)  # type: ignore[no-untyped-call]
 
 
 def window_args(

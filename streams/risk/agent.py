@@ -132,7 +132,8 @@ def create_risk_app(settings: Settings) -> faust.App:
             await producer.stop()
             scorer.close()
 
-    @app.timer(interval=risk.model_poll_s)
+    # Faust's decorators carry no type hints; the function below is fully typed.
+    @app.timer(interval=risk.model_poll_s)  # type: ignore[untyped-decorator]
     async def follow_champion() -> None:
         scorer = state.get("scorer")
         if scorer is not None:

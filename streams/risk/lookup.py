@@ -23,6 +23,7 @@ from redis.exceptions import NoScriptError
 from paystream.contracts.events import PaymentAuthorized
 from paystream.contracts.fraud_features import GraphView, Window
 from paystream.contracts.served import ServedKeys
+from paystream.stores.gremlin import vertex_id
 from paystream.stores.redis import (
     WINDOW,
     RedisKeys,
@@ -30,9 +31,10 @@ from paystream.stores.redis import (
     WindowKind,
     encode_member,
     epoch_ms,
+    load_scripts,
     window_args,
 )
-from streams.sinks.graph import GremlinGraphSink, vertex_id
+from streams.sinks.graph import GremlinGraphSink
 from streams.sinks.port import Totals
 from streams.sinks.redis_state import parse_totals
 
@@ -79,7 +81,7 @@ class RedisFacts:
 class RiskRedis:
     """The risk agent's Redis reads and writes."""
 
-    def __init__(self, client: redis.Redis, namespace: str) -> None:
+    def __init__(self, client: redis.Redis[Any], namespace: str) -> None:
         self.client = client
         self.keys = RedisKeys(namespace)
         self.served = ServedKeys(namespace)
@@ -95,8 +97,7 @@ class RiskRedis:
         try:
             replies = self._pipeline(ordered)
         except NoScriptError:
-            for script in (WINDOW, SEEN, STORE):
-                self.client.script_load(script.body)
+            load_scripts(self.client, WINDOW, SEEN, STORE)
             replies = self._pipeline(ordered)
         facts = dict(
             zip((e.payment_id for e in ordered), self._facts(ordered, replies), strict=True)
@@ -172,7 +173,7 @@ class RiskRedis:
         try:
             pipe.execute()
         except NoScriptError:
-            self.client.script_load(STORE.body)
+            load_scripts(self.client, STORE)
             self.store(decisions, ttl_s)
 
     def mark_published(self, payment_ids: Sequence[str]) -> None:

@@ -55,10 +55,9 @@ from paystream.contracts.events import (
 )
 from paystream.errors import ServiceUnavailableError
 from paystream.settings import GremlinSettings
-from paystream.stores.gremlin import edge_id, gremlin_client, vertex_id
+from paystream.stores.gremlin import NS, edge_id, gremlin_client, vertex_id
 from streams.sinks.graph_scripts import (
     EDGE_LABELS,
-    NS,
     VERTEX_LABELS,
     EdgeUpsert,
     PropValue,

@@ -14,12 +14,12 @@ shared with the risk agent and the API.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 from redis.client import Pipeline
@@ -44,10 +44,12 @@ from paystream.stores.redis import (
     WINDOW_KEY_TTL_S,
     OwnerKind,
     RedisKeys,
+    Script,
     WindowKind,
     decode_member,
     encode_member,
     epoch_ms,
+    load_scripts,
     redis_where,
     sync_client,
     window_args,
@@ -86,9 +88,10 @@ for i = 1, #ARGV, 6 do
 end
 return 1
 """
-TOTALS_SCRIPT_SHA = hashlib.sha1(TOTALS_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+TOTALS = Script(TOTALS_SCRIPT)
+TOTALS_SCRIPT_SHA = TOTALS.sha
 
-_Op = Callable[[Pipeline], object]
+_Op = Callable[["Pipeline[Any]"], object]
 
 
 # -- pure helpers ---------------------------------------------------------------------------
@@ -163,7 +166,7 @@ class RedisStateSink:
         self.keys = RedisKeys(namespace)
         self.session_ttl_s = settings.session_ttl_s
         self._where = redis_where(url)
-        self._client: redis.Redis = sync_client(settings)
+        self._client: redis.Redis[Any] = sync_client(settings)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -180,8 +183,7 @@ class RedisStateSink:
         except NoScriptError:
             # Script cache is empty (Redis restarted or flushed): load it and redo the chunk,
             # which is safe because every command in it is idempotent.
-            self._client.script_load(WINDOW.body)
-            self._client.script_load(TOTALS_SCRIPT)
+            load_scripts(self._client, WINDOW, TOTALS)
             self._run(chunk)
 
     def _run(self, chunk: Sequence[_Op]) -> None:

@@ -1,0 +1,80 @@
+"""The ledger sink: one transaction per batch, deduplicated by ``event_id``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects.mysql import insert
+
+from paystream.ledger.models import ProcessedEvent
+from paystream.stores.mysql import Database
+from streams.sinks.decisions import write_decisions
+from streams.sinks.ledger.activity import write_bookings, write_sessions
+from streams.sinks.ledger.balances import BalanceDeltas, read_snapshot
+from streams.sinks.ledger.orders import write_orders
+from streams.sinks.ledger.parties import write_parties
+from streams.sinks.ledger.payments import write_payments_and_refunds
+from streams.sinks.ledger.sql import naive_utc
+from streams.sinks.port import Envelope, LedgerSnapshot
+
+
+class LedgerSink:
+    """Applies batches of events to the ledger and reports the totals they touched."""
+
+    name = "ledger"
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def write(self, batch: Sequence[Envelope]) -> LedgerSnapshot:
+        """Apply the batch once, whatever was applied before; return touched totals."""
+        with self.database.writer.begin() as conn:
+            fresh = _unprocessed(conn, batch)
+            # Claim the events first with a plain INSERT: a second worker writing the same
+            # batch concurrently blocks on these keys, then fails with a duplicate-key error,
+            # rolls back, and its retry finds the events processed. No double count.
+            _mark_processed(conn, fresh)
+            deltas = BalanceDeltas()
+            write_parties(conn, fresh)
+            write_orders(conn, fresh)
+            write_sessions(conn, fresh)
+            write_bookings(conn, fresh)
+            write_payments_and_refunds(conn, fresh, deltas)
+            write_decisions(conn, fresh)
+            deltas.flush(conn)
+            return read_snapshot(conn, batch)
+
+
+def _unprocessed(conn: Connection, batch: Sequence[Envelope]) -> list[Envelope]:
+    # The batch's events not yet recorded, first occurrence of each id (a batch may repeat one).
+    unique: dict[str, Envelope] = {}
+    for item in batch:
+        unique.setdefault(str(item.event.event_id), item)
+    if not unique:
+        return []
+    done = set(
+        conn.execute(
+            select(ProcessedEvent.event_id).where(ProcessedEvent.event_id.in_(list(unique)))
+        ).scalars()
+    )
+    return [item for key, item in unique.items() if key not in done]
+
+
+def _mark_processed(conn: Connection, fresh: list[Envelope]) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [
+        {
+            "event_id": str(item.event.event_id),
+            "event_type": item.event.event_type,
+            "source_topic": item.topic,
+            "source_partition": item.partition,
+            "source_offset": item.offset,
+            "occurred_at": naive_utc(item.event.occurred_at),
+            "processed_at": now,
+        }
+        for item in fresh
+    ]
+    if rows:
+        conn.execute(insert(ProcessedEvent), rows)
