@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from compose.k8s.check_manifests import config_data, containers, load_objects, name_of, pod_spec
+from compose.k8s.objects import config_data, containers, load_objects, name_of, pod_spec
 
 SUBMIT = "spark/submit.sh"
 

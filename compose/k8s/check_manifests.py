@@ -16,17 +16,24 @@ The checks against paystream's own code (settings, CLI commands) are in ``check_
 from __future__ import annotations
 
 import argparse
-import base64
-import fnmatch
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-Obj = dict[str, Any]
+from compose.k8s.objects import (
+    HASHED,
+    Obj,
+    Report,
+    config_data,
+    containers,
+    load_objects,
+    name_of,
+    pod_annotations,
+    pod_labels,
+    pod_spec,
+    selects,
+)
+from compose.k8s.secrets_tree import check_tree
 
 NAMESPACE = "paystream"
 WORKLOAD_KINDS = ("Deployment", "Job", "CronJob")
@@ -50,7 +57,6 @@ SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|PEPPER|CONNECTION_STRING|ACCESS
 # user:password@ inside a URL, or a key=value credential inside a connection string.
 SECRET_VALUE = re.compile(r"://[^/@\s:]*:[^/@\s]+@|(?i:AccountKey|SharedAccessKey)=[^;<\s]")
 PLACEHOLDER = re.compile(r"<[a-z][a-z0-9-]*>")
-HASHED = re.compile(r"-[a-z0-9]{10}$")
 # Deployments that are members of one Kafka consumer group each: a partition goes to one
 # member only, so replicas (plus rollout surge) must not exceed the partition count.
 CONSUMER_GROUPS = ("streams-worker", "risk-agent")
@@ -68,81 +74,7 @@ SPARK_COMMANDS = (
 )
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def load_objects(path: Path) -> list[Obj]:
-    with path.open() as handle:
-        return [doc for doc in yaml.safe_load_all(handle) if doc]
-
-
-def pod_spec(obj: Obj) -> Obj | None:
-    kind = obj.get("kind")
-    if kind in ("Deployment", "Job"):
-        spec: Obj = obj["spec"]["template"]["spec"]
-        return spec
-    if kind == "CronJob":
-        spec = obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-        return spec
-    return None
-
-
-def pod_labels(obj: Obj) -> dict[str, str]:
-    if obj["kind"] == "CronJob":
-        template = obj["spec"]["jobTemplate"]["spec"]["template"]
-    else:
-        template = obj["spec"]["template"]
-    labels: dict[str, str] = template.get("metadata", {}).get("labels", {})
-    return labels
-
-
-def pod_annotations(obj: Obj) -> dict[str, str]:
-    if obj["kind"] == "CronJob":
-        template = obj["spec"]["jobTemplate"]["spec"]["template"]
-    else:
-        template = obj["spec"]["template"]
-    annotations: dict[str, str] = template.get("metadata", {}).get("annotations", {}) or {}
-    return annotations
-
-
-def containers(spec: Obj) -> Iterator[Obj]:
-    yield from spec.get("initContainers", []) or []
-    yield from spec.get("containers", []) or []
-
-
-def name_of(obj: Obj) -> str:
-    return f"{obj['kind']}/{obj['metadata']['name']}"
-
-
-def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
-
-
-def config_data(objects: list[Obj], base_name: str) -> dict[str, str]:
-    """The data of the ConfigMap or Secret generated as ``base_name`` (hash suffix or not)."""
-    for obj in objects:
-        if obj["kind"] not in ("ConfigMap", "Secret"):
-            continue
-        name = obj["metadata"]["name"]
-        if name == base_name or (name.startswith(base_name + "-") and HASHED.search(name)):
-            if obj["kind"] == "Secret":
-                return {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
-            return dict(obj.get("data") or {})
-    return {}
-
-
 # --------------------------------------------------------------------------- policy
-
-
-class Report:
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-        self.checks = 0
-
-    def require(self, ok: bool, message: str) -> None:
-        self.checks += 1
-        if not ok:
-            self.errors.append(message)
 
 
 def check_pod(report: Report, obj: Obj, spec: Obj, overlay: str) -> None:
@@ -258,12 +190,38 @@ def check_references(report: Report, objects: list[Obj]) -> None:
 
 
 def check_policy(overlay: str, rendered: Path) -> int:
+    """Check one rendered overlay against the structural rules; 0 when every check passed."""
     objects = load_objects(rendered)
     report = Report()
     by_kind: dict[str, list[Obj]] = {}
     for obj in objects:
         by_kind.setdefault(obj["kind"], []).append(obj)
+    deployments = {o["metadata"]["name"]: o for o in by_kind.get("Deployment", [])}
+    workloads = [o for o in objects if o["kind"] in WORKLOAD_KINDS]
+    config = config_data(objects, "paystream-config")
 
+    _check_objects(report, objects, overlay)
+    check_references(report, objects)
+    _check_services(report, by_kind, workloads)
+    _check_autoscalers(report, by_kind, deployments)
+    _check_disruption_budgets(report, by_kind, workloads)
+    _check_consumer_groups(report, by_kind, deployments, config)
+    _check_migration_phase(report, by_kind, objects)
+    _check_spark_jobs(report, by_kind, config)
+
+    placeholders = sorted(set(PLACEHOLDER.findall(rendered.read_text())))
+    if placeholders:
+        print(f"  placeholders to fill before applying: {', '.join(placeholders)}")
+    kinds = ", ".join(f"{len(v)} {k}" for k, v in sorted(by_kind.items()))
+    print(f"  {len(objects)} objects: {kinds}")
+    for error in report.errors:
+        print(f"  FAIL {error}")
+    print(f"  policy: {report.checks - len(report.errors)}/{report.checks} checks passed")
+    return 1 if report.errors else 0
+
+
+def _check_objects(report: Report, objects: list[Obj], overlay: str) -> None:
+    # Labels and namespace on everything; pod rules; no credentials in ConfigMaps.
     for obj in objects:
         meta = obj["metadata"]
         where = name_of(obj)
@@ -312,11 +270,8 @@ def check_policy(overlay: str, rendered: Path) -> int:
                 f"{where}: Secrets must come from a secretGenerator (hashed name)",
             )
 
-    check_references(report, objects)
 
-    deployments = {o["metadata"]["name"]: o for o in by_kind.get("Deployment", [])}
-    workloads = [o for o in objects if o["kind"] in WORKLOAD_KINDS]
-
+def _check_services(report: Report, by_kind: dict[str, list[Obj]], workloads: list[Obj]) -> None:
     # Services: a selector that finds pods, a target port they declare, readiness probes.
     for service in by_kind.get("Service", []):
         where = name_of(service)
@@ -340,6 +295,10 @@ def check_policy(overlay: str, rendered: Path) -> int:
                         f"{where}: {name_of(target)} serves it without a readinessProbe",
                     )
 
+
+def _check_autoscalers(
+    report: Report, by_kind: dict[str, list[Obj]], deployments: dict[str, Obj]
+) -> None:
     # HPA: its target exists and leaves the replica count to the HPA.
     for hpa in by_kind.get("HorizontalPodAutoscaler", []):
         where = name_of(hpa)
@@ -363,6 +322,10 @@ def check_policy(overlay: str, rendered: Path) -> int:
             f"{where}: no CPU utilization target",
         )
 
+
+def _check_disruption_budgets(
+    report: Report, by_kind: dict[str, list[Obj]], workloads: list[Obj]
+) -> None:
     # PodDisruptionBudgets select something.
     for pdb in by_kind.get("PodDisruptionBudget", []):
         selector = pdb["spec"]["selector"].get("matchLabels", {})
@@ -371,8 +334,14 @@ def check_policy(overlay: str, rendered: Path) -> int:
             f"{name_of(pdb)}: selector matches no workload",
         )
 
+
+def _check_consumer_groups(
+    report: Report,
+    by_kind: dict[str, list[Obj]],
+    deployments: dict[str, Obj],
+    config: dict[str, str],
+) -> None:
     # Consumer-group members: replicas (plus any rollout surge) never exceed the partitions.
-    config = config_data(objects, "paystream-config")
     partitions = int(config.get("PAYSTREAM_KAFKA__PARTITIONS", "6"))
     for name in CONSUMER_GROUPS:
         members = deployments.get(name)
@@ -396,6 +365,10 @@ def check_policy(overlay: str, rendered: Path) -> int:
         )
         print(f"  {name}: {replicas} replica(s), surge {surge_pods}, {partitions} partitions")
 
+
+def _check_migration_phase(
+    report: Report, by_kind: dict[str, list[Obj]], objects: list[Obj]
+) -> None:
     # Phase 1 of a rollout (-l paystream.io/deploy-phase=pre) must carry all the migration
     # Job needs: the Namespace, its ServiceAccount, ConfigMaps and Secrets.
     migrate = next(
@@ -423,6 +396,10 @@ def check_policy(overlay: str, rendered: Path) -> int:
         for item in needed:
             report.require(item in phase, f"{item[0]}/{item[1]}: not labelled deploy-phase=pre")
 
+
+def _check_spark_jobs(
+    report: Report, by_kind: dict[str, list[Obj]], config: dict[str, str]
+) -> None:
     # Spark CronJobs submit to the master from the ConfigMap, and carry the label the
     # overlays' driver patches select them by; the others must not (the patch would add a
     # `spark-driver` container to them).
@@ -450,55 +427,6 @@ def check_policy(overlay: str, rendered: Path) -> int:
         bool(config.get("PAYSTREAM_LAKEHOUSE__SPARK_MASTER")),
         "paystream-config has no PAYSTREAM_LAKEHOUSE__SPARK_MASTER",
     )
-
-    placeholders = sorted(set(PLACEHOLDER.findall(rendered.read_text())))
-    if placeholders:
-        print(f"  placeholders to fill before applying: {', '.join(placeholders)}")
-    kinds = ", ".join(f"{len(v)} {k}" for k, v in sorted(by_kind.items()))
-    print(f"  {len(objects)} objects: {kinds}")
-    for error in report.errors:
-        print(f"  FAIL {error}")
-    print(f"  policy: {report.checks - len(report.errors)}/{report.checks} checks passed")
-    return 1 if report.errors else 0
-
-
-# --------------------------------------------------------------------------- tree
-
-
-def check_tree(k8s_dir: Path) -> int:
-    errors: list[str] = []
-    ignore = k8s_dir / ".gitignore"
-    patterns = [
-        line.strip()
-        for line in (ignore.read_text().splitlines() if ignore.exists() else [])
-        if line.strip() and not line.startswith("#")
-    ]
-    env_files = 0
-    for path in sorted(k8s_dir.rglob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if isinstance(doc, dict) and doc.get("kind") == "Secret":
-                errors.append(f"{path.relative_to(k8s_dir)}: a committed Secret manifest")
-            if isinstance(doc, dict) and doc.get("kind") == "Kustomization":
-                for generator in doc.get("secretGenerator", []) or []:
-                    if generator.get("literals"):
-                        errors.append(f"{path}: secretGenerator literals put values in git")
-                    for env_file in generator.get("envs", []) + generator.get("files", []):
-                        env_files += 1
-                        name = Path(env_file.split("=", 1)[-1]).name
-                        if not any(fnmatch.fnmatch(name, p) for p in patterns):
-                            errors.append(f"{path.parent}/{env_file}: not git-ignored")
-                        example = path.parent / (env_file + ".example")
-                        if not example.exists():
-                            errors.append(f"{example}: missing")
-    for error in errors:
-        print(f"  FAIL {error}")
-    print(
-        f"  secrets: no Secret manifests committed; {env_files} secretGenerator env files, "
-        "each git-ignored with a committed .example"
-        if not errors
-        else "  secrets: problems above"
-    )
-    return 1 if errors else 0
 
 
 def main() -> int:
