@@ -97,16 +97,50 @@ class RedisSettings(BaseModel):
     session_ttl_s: int = 1800
 
 
+GremlinDialect = Literal["tinkerpop", "cosmos"]
+GremlinSerializer = Literal["graphson2", "graphbinary"]
+
+
 class GremlinSettings(BaseModel):
-    """Gremlin Server locally, Cosmos DB for Gremlin in Azure."""
+    """Gremlin Server locally, Cosmos DB for Gremlin in Azure.
+
+    ``dialect`` decides how the graph projection writes: ``tinkerpop`` (Gremlin Server 3.6+)
+    merges a chunk of rows in one injected ``mergeV``/``mergeE`` traversal; ``cosmos`` sends
+    fold/coalesce string scripts, since Cosmos DB has no ``mergeV``/``mergeE``.
+    """
 
     url: str = "ws://127.0.0.1:8182/gremlin"
     traversal_source: str = "g"
-    # Cosmos DB only speaks GraphSON v2, so that is the default everywhere.
-    serializer: Literal["graphson2", "graphson3", "graphbinary"] = "graphson2"
+    dialect: GremlinDialect = "tinkerpop"
+    # None picks the dialect's own, the only one each accepts: GraphBinary for tinkerpop (its
+    # merge rows have typed map keys, T.id and Direction.OUT, that gremlinpython's GraphSON
+    # writers cannot send), GraphSON v2 for cosmos (the only one Cosmos DB speaks).
+    serializer: GremlinSerializer | None = None
     partition_key: str = "pk"
     username: str | None = None
     password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _serializer_fits_dialect(self) -> GremlinSettings:
+        if self.dialect == "cosmos" and self.serializer not in (None, "graphson2"):
+            raise ValueError(
+                "Cosmos DB for Gremlin speaks GraphSON v2 only: "
+                "set PAYSTREAM_GREMLIN__SERIALIZER=graphson2 or leave it unset"
+            )
+        if self.dialect == "tinkerpop" and self.serializer not in (None, "graphbinary"):
+            raise ValueError(
+                "the tinkerpop dialect sends typed map keys that only GraphBinary carries: "
+                "set PAYSTREAM_GREMLIN__SERIALIZER=graphbinary or leave it unset, "
+                "or use PAYSTREAM_GREMLIN__DIALECT=cosmos"
+            )
+        return self
+
+    @property
+    def wire_serializer(self) -> GremlinSerializer:
+        """The serializer clients use: the configured one, or the dialect's own."""
+        if self.serializer is not None:
+            return self.serializer
+        return "graphbinary" if self.dialect == "tinkerpop" else "graphson2"
 
 
 class MLflowSettings(BaseModel):

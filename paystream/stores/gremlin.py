@@ -3,7 +3,7 @@
 Every process that talks to the graph (the projection, the risk agent, the recommender's
 graph model, the lakehouse export) builds its driver client here, from
 :class:`~paystream.settings.GremlinSettings`, so timeouts, credentials and the serializer
-(GraphSON v2 for Cosmos DB, GraphBinary or GraphSON v3 for Gremlin Server) are decided once.
+(GraphSON v2 for Cosmos DB, GraphBinary for Gremlin Server) are decided once.
 
 Vertex and edge ids are part of the graph's contract: the writer (``streams``) and readers
 (``ml``, ``lakehouse``) must derive the same id from the same business key.
@@ -40,15 +40,13 @@ def serializer(settings: GremlinSettings) -> object:
     from gremlin_python.driver.serializer import (
         GraphBinarySerializersV1,
         GraphSONSerializersV2d0,
-        GraphSONSerializersV3d0,
     )
 
     kinds: dict[str, Callable[[], object]] = {
         "graphson2": GraphSONSerializersV2d0,
-        "graphson3": GraphSONSerializersV3d0,
         "graphbinary": GraphBinarySerializersV1,
     }
-    return kinds[settings.serializer]()
+    return kinds[settings.wire_serializer]()
 
 
 def gremlin_client(

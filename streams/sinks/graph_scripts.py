@@ -24,20 +24,26 @@ PropValue = str | int
 Statement = tuple[str, dict[str, Any]]
 
 
-def _value(value: PropValue) -> Any:
+def gremlin_value(value: PropValue) -> Any:
+    """A property value as the driver must send it."""
     # Ints go as Long: GraphBinary cannot send a Python int above 2**31 otherwise. bool is an
     # int subclass and stays a boolean.
     return long(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def check_property_name(name: str) -> None:
+    """Refuse a property name that is not a plain identifier owned by this code."""
+    if not _PROPERTY_NAME.match(name):
+        raise ValueError(f"property name {name!r} is not a plain identifier")
 
 
 def _props(props: Sequence[tuple[str, PropValue]], i: int) -> tuple[str, dict[str, Any]]:
     text: list[str] = []
     bindings: dict[str, Any] = {}
     for j, (name, value) in enumerate(props):
-        if not _PROPERTY_NAME.match(name):
-            raise ValueError(f"property name {name!r} is not a plain identifier")
+        check_property_name(name)
         text.append(f".property('{name}', a{i}_{j})")
-        bindings[f"a{i}_{j}"] = _value(value)
+        bindings[f"a{i}_{j}"] = gremlin_value(value)
     return "".join(text), bindings
 
 
@@ -126,6 +132,10 @@ class VertexMark:
 Upsert = VertexUpsert | EdgeUpsert | VertexMark
 
 
+# Cosmos DB for Gremlin refuses scripts over 64 KB; stay clear of it (bindings do not count).
+MAX_SCRIPT_BYTES = 60_000
+
+
 def build_requests(
     rows: Iterable[Upsert],
     *,
@@ -133,8 +143,10 @@ def build_requests(
     namespace: str,
     max_statements: int = 50,
     max_bindings: int = 400,
+    max_script_bytes: int = MAX_SCRIPT_BYTES,
 ) -> list[Statement]:
-    """Pack upserts into requests of at most ``max_statements`` and ``max_bindings``."""
+    """Pack upserts into requests of at most ``max_statements``, ``max_bindings`` and
+    ``max_script_bytes`` of script text (the ``cosmos`` dialect)."""
     shared = {"pkn": partition_key, "ns": namespace}
     # Gremlin Server compiles each distinct script text once (~40 ms) and then reuses it
     # (~0.15 ms a statement). Packing only rows of one shape per request keeps the number of
@@ -142,30 +154,37 @@ def build_requests(
     by_shape: dict[tuple[str, str, tuple[str, ...]], list[Upsert]] = {}
     for row in rows:
         by_shape.setdefault(shape(row), []).append(row)
-    chunks: list[list[Upsert]] = []
-    used = 0
+    requests: list[Statement] = []
+    texts: list[str] = []
+    bindings: dict[str, Any] = dict(shared)
+    current: tuple[str, str, tuple[str, ...]] | None = None
+    size = 0
+
+    def flush() -> None:
+        nonlocal texts, bindings, size
+        if texts:
+            requests.append((";\n".join(texts), bindings))
+        texts, bindings, size = [], dict(shared), 0
+
     for row in (row for group in by_shape.values() for row in group):
         if len(shared) + row.binding_count > max_bindings:
             raise ValueError(f"one statement needs more than {max_bindings} bindings")
-        if (
-            not chunks
-            or len(chunks[-1]) >= max_statements
-            or shape(chunks[-1][0]) != shape(row)
-            or used + row.binding_count > max_bindings
+        text, own = row.render(len(texts))
+        if texts and (
+            len(texts) >= max_statements
+            or shape(row) != current
+            or len(bindings) + len(own) > max_bindings
+            or size + 2 + len(text.encode()) > max_script_bytes
         ):
-            chunks.append([])
-            used = len(shared)
-        chunks[-1].append(row)
-        used += row.binding_count
-    requests: list[Statement] = []
-    for chunk in chunks:
-        texts: list[str] = []
-        bindings: dict[str, Any] = dict(shared)
-        for i, row in enumerate(chunk):
-            text, own = row.render(i)
-            texts.append(text)
-            bindings.update(own)
-        requests.append((";\n".join(texts), bindings))
+            flush()
+            text, own = row.render(0)
+        if len(text.encode()) > max_script_bytes:
+            raise ValueError(f"one statement is longer than {max_script_bytes} bytes")
+        current = shape(row)
+        texts.append(text)
+        bindings.update(own)
+        size += len(text.encode()) + (2 if len(texts) > 1 else 0)
+    flush()
     return requests
 
 

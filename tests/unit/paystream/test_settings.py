@@ -43,7 +43,21 @@ def test_credentials_are_secret_and_nested_settings_come_from_env(monkeypatch):
     assert "pw@" not in repr(settings.mysql)
     assert settings.mysql.replica_url.get_secret_value().endswith("replica:3307/db")
     assert settings.gremlin.partition_key == "tenant"
-    assert settings.gremlin.serializer == "graphson2"
+    # The local default dialect merges rows over GraphBinary; Cosmos gets GraphSON v2.
+    assert settings.gremlin.dialect == "tinkerpop"
+    assert settings.gremlin.wire_serializer == "graphbinary"
+
+
+def test_the_graph_serializer_must_fit_the_dialect(monkeypatch):
+    monkeypatch.setenv("PAYSTREAM_GREMLIN__DIALECT", "cosmos")
+    assert load_settings().gremlin.wire_serializer == "graphson2"
+    monkeypatch.setenv("PAYSTREAM_GREMLIN__SERIALIZER", "graphbinary")
+    with pytest.raises(ConfigurationError, match="GraphSON v2 only"):
+        load_settings()
+    monkeypatch.setenv("PAYSTREAM_GREMLIN__DIALECT", "tinkerpop")
+    monkeypatch.setenv("PAYSTREAM_GREMLIN__SERIALIZER", "graphson2")
+    with pytest.raises(ConfigurationError, match="PAYSTREAM_GREMLIN__DIALECT=cosmos"):
+        load_settings()
 
 
 def test_a_bad_value_names_the_setting(monkeypatch):
