@@ -86,3 +86,7 @@ def run() -> None:
         if "-v" in sys.argv[1:] or "--verbose" in sys.argv[1:]:
             console.print_exception()
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    run()

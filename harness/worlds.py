@@ -27,6 +27,7 @@ from paystream.ledger.migrate import upgrade
 from paystream.settings import MySQLSettings, Settings
 from paystream.stores.mysql import Database, primary_engine
 from paystream.stores.redis import sync_client
+from streams.groups import SINKS, group_id, sink_topics
 
 PAYSTREAM = str(Path(sys.executable).parent / "paystream")
 
@@ -140,15 +141,16 @@ class StreamWorld:
         )
 
     def wait_caught_up(self, timeout_s: float = 180) -> None:
-        """Block until the consumer group has committed every record of the domain topics."""
+        """Block until every sink's group committed every record it reads: the ledger first,
+        then the projections, whose change feed the ledger fills before it commits."""
         deadline = time.monotonic() + timeout_s
-        while asyncio.run(
-            consumer_lag(self.settings.kafka, self.settings.streams.app_id, self.domain_topics)
-        ):
-            self._check_workers()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the workers did not catch up in {timeout_s} s")
-            time.sleep(0.5)
+        for sink in SINKS:
+            group, topics = group_id(self.settings, sink), sink_topics(self.settings, sink)
+            while asyncio.run(consumer_lag(self.settings.kafka, group, topics)):
+                self._check_workers()
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the {sink} workers did not catch up in {timeout_s} s")
+                time.sleep(0.25)
 
     def wait_all_caught_up(self, timeout_s: float = 180, materialized: bool = True) -> None:
         """Block until the risk agents scored every payment and (unless ``materialized`` is

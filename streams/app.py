@@ -1,7 +1,13 @@
-"""The Faust app: one agent that materializes every domain topic into the sinks.
+"""The Faust apps: one per sink (ledger, Redis, graph), each its own consumer group.
+
+The ledger app materializes every domain topic into MySQL, dead-letters bad records and
+publishes the totals of each committed batch to the change feed. The projection apps read the
+domain topics and the change feed. A slow or failed projection therefore never holds the
+ledger back: it lags, and catches up from its own committed offsets.
 
 Topic budget (Event Hubs Standard allows 10 event hubs per namespace, internal ones included):
-five domain topics, the dead-letter topic and the decisions topic, and no Faust internals:
+six domain topics (the decisions topic among them), the dead-letter topic and the change
+feed, and no Faust internals:
 no tables (so no changelog topics), no ``group_by`` (so no repartition topics), and the
 leader-election topic disabled. See ``docs/streams.md``.
 """
@@ -16,9 +22,10 @@ from typing import Any
 
 import faust
 
-from paystream.contracts import TOPICS
 from paystream.settings import Settings
-from streams.pipeline import Pipeline
+from streams.changefeed import feed_records
+from streams.groups import FEED, SinkName, group_id, sink_topics
+from streams.pipeline import LedgerPipeline, ProjectionPipeline
 from streams.validation import RawRecord
 
 log = logging.getLogger(__name__)
@@ -62,38 +69,49 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
 
 
 async def write_batch(
-    pipeline: Pipeline, dead_letters: faust.TopicT, records: list[RawRecord]
+    pipeline: LedgerPipeline | ProjectionPipeline,
+    dead_letters: faust.TopicT,
+    feed: faust.TopicT,
+    records: list[RawRecord],
 ) -> None:
-    """Write one batch to every sink, then make its dead letters durable."""
+    """Write one batch to the pipeline's sink, then make what it publishes durable."""
     # The sinks block (SQL, Redis, Gremlin): run them off the event loop so that the consumer
     # keeps heart-beating during a long retry.
     result = await asyncio.to_thread(pipeline.process, records)
-    pending = [
-        await dead_letters.send(key=letter.key(), value=letter.to_bytes())
-        for letter in result.dead_letters
+    pending = (
+        [
+            await dead_letters.send(key=letter.key(), value=letter.to_bytes())
+            for letter in result.dead_letters
+        ]
+        if isinstance(pipeline, LedgerPipeline)
+        else []
+    )
+    # The totals are read after the commit, so publishing them after a crash and a replay
+    # sends the totals as they stand, never older ones.
+    pending += [
+        await feed.send(key=key, value=value) for key, value in feed_records(result.snapshot)
     ]
-    # Dead letters must be durable before the batch's offsets are acknowledged.
+    # Dead letters and totals must be durable before the batch's offsets are acknowledged.
     for future in pending:
         await future
     log.debug("batch: %d events, %d dead", result.events, len(result.dead_letters))
 
 
-def create_app(settings: Settings) -> faust.App:
-    """Build the Faust app and its materializing agent. Sinks connect when the agent starts."""
-    app = faust.App(settings.streams.app_id, **faust_settings(settings))
+def create_app(settings: Settings, sink: SinkName = "ledger") -> faust.App:
+    """Build the Faust app of one sink. Its store connects when the agent starts."""
+    app = faust.App(group_id(settings, sink), **faust_settings(settings))
     batch, within = settings.streams.batch_size, settings.streams.batch_within_s
     kafka = settings.kafka
-    source = app.topic(
-        *[kafka.topic(t) for t in TOPICS], key_serializer="raw", value_serializer="raw"
-    )
+    source = app.topic(*sink_topics(settings, sink), key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(kafka.topic("dlq"), key_serializer="raw", value_serializer="raw")
+    feed = app.topic(kafka.topic(FEED), key_serializer="raw", value_serializer="raw")
 
-    @app.agent(source)
+    @app.agent(source, name=f"materialize-{sink}")
     async def materialize(stream: faust.StreamT[bytes]) -> None:
         from streams.wiring import build_pipeline
 
         # Clients are created once per worker process, when the agent starts.
-        pipeline = await asyncio.to_thread(build_pipeline, settings)
+        pipeline = await asyncio.to_thread(build_pipeline, settings, sink)
         try:
             # take_events is missing from Faust's StreamT type, not from Stream itself.
             async for events in stream.take_events(batch, within=within):  # type: ignore[attr-defined]
@@ -106,7 +124,7 @@ def create_app(settings: Settings) -> faust.App:
                 # this body half-done: an error or a cancellation mid-batch exits hard, like a
                 # crash, and the unacknowledged batch is re-read after a restart.
                 try:
-                    await write_batch(pipeline, dead_letters, records)
+                    await write_batch(pipeline, dead_letters, feed, records)
                 except asyncio.CancelledError:
                     log.warning("stopped mid-batch; exiting unacknowledged (re-read on restart)")
                     os._exit(75)

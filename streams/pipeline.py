@@ -1,9 +1,17 @@
-"""One batch through the sinks: validate → dead letters → ledger → Redis → graph.
+"""One batch through one sink: the ledger, or a projection (Redis, the graph).
 
-Ordering gives the delivery guarantee. The caller acknowledges the batch's offsets only after
-:meth:`Pipeline.process` returns, and it returns only when every sink has written. A failure
-in a sink is retried with backoff, without acking, until the sink comes back; a killed worker
-re-reads the unacknowledged batch, and the idempotent sinks absorb the repeat.
+Each sink runs in its own consumer group at its own pace (``docs/streams.md``):
+
+* :class:`LedgerPipeline` validates a batch of domain records, sends bad ones to the dead
+  letters, writes the rest to the ledger in one transaction and returns the totals the batch
+  touched, which the caller publishes to the change feed (:mod:`streams.changefeed`).
+* :class:`ProjectionPipeline` reads the same domain records plus the change feed, and applies
+  the facts and the ledger's totals to one projection.
+
+The caller acknowledges a batch's offsets only after ``process`` returns (and, for the ledger,
+after its dead letters and change-feed records are durable). A failure in a sink is retried
+with backoff, without acking, until the sink comes back; a killed worker re-reads the
+unacknowledged batch, and the idempotent sinks absorb the repeat.
 """
 
 from __future__ import annotations
@@ -12,7 +20,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,13 +37,14 @@ from tenacity import (
 
 from paystream.contracts.deadletter import DeadLetter
 from paystream.errors import ServiceUnavailableError
+from streams.changefeed import merge_records
 from streams.sinks.ledger import LedgerSink
 from streams.sinks.port import Envelope, LedgerSnapshot, Projection
 from streams.validation import RawRecord, validate
 
 log = logging.getLogger(__name__)
 
-EVENTS = MetricCounter("paystream_stream_events_total", "Events processed", ["event_type"])
+EVENTS = MetricCounter("paystream_stream_events_total", "Events processed", ["sink", "event_type"])
 DEAD = MetricCounter("paystream_stream_dead_letters_total", "Records dead-lettered", ["reason"])
 SINK_SECONDS = Histogram("paystream_sink_seconds", "Time per batch and sink", ["sink"])
 RETRIES = MetricCounter("paystream_sink_retries_total", "Sink write retries", ["sink"])
@@ -60,6 +68,8 @@ class BatchResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     by_type: Counter[str] = field(default_factory=Counter)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: Totals the ledger batch touched, for the change feed (ledger only).
+    snapshot: LedgerSnapshot = field(default_factory=LedgerSnapshot)
 
 
 def retrying(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -78,58 +88,73 @@ def retrying(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     )
 
 
-class Pipeline:
-    """Validates a batch of raw records and writes it to every sink."""
+def _validated(records: Sequence[RawRecord], result: BatchResult) -> list[Envelope]:
+    valid: list[Envelope] = []
+    for record in records:
+        outcome = validate(record)
+        if isinstance(outcome, DeadLetter):
+            result.dead_letters.append(outcome)
+        else:
+            valid.append(outcome)
+            result.by_type[outcome.event.event_type] += 1
+    result.events = len(valid)
+    return valid
 
-    def __init__(self, ledger: LedgerSink, projections: Sequence[Projection]) -> None:
+
+class LedgerPipeline:
+    """Validates a batch of domain records and writes it to the ledger."""
+
+    name = "ledger"
+
+    def __init__(self, ledger: LedgerSink) -> None:
         self.ledger = ledger
-        self.projections = list(projections)
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, len(self.projections)), thread_name_prefix="projection"
-        )
 
     def process(self, records: Sequence[RawRecord]) -> BatchResult:
-        """Write one batch to every sink; returns only when all of them succeeded."""
+        """Write one batch to the ledger; returns when it committed, with its totals."""
         result = BatchResult()
-        valid: list[Envelope] = []
-        for record in records:
-            outcome = validate(record)
-            if isinstance(outcome, DeadLetter):
-                result.dead_letters.append(outcome)
-                DEAD.labels(outcome.reason).inc()
-            else:
-                valid.append(outcome)
-                result.by_type[outcome.event.event_type] += 1
-        result.events = len(valid)
-        if not valid:
-            return result
-        started = time.perf_counter()
-        snapshot = retrying("ledger")(self.ledger.write)(valid)
-        result.seconds["ledger"] = time.perf_counter() - started
-        SINK_SECONDS.labels("ledger").observe(result.seconds["ledger"])
-        # The projections are independent of each other: write them side by side, so the
-        # graph's server-side time overlaps Redis's. Each retries on its own.
-        futures = {
-            projection.name: self._pool.submit(self._project, projection, valid, snapshot)
-            for projection in self.projections
-        }
-        for name, future in futures.items():
-            result.seconds[name] = future.result()
+        valid = _validated(records, result)
+        # Only the ledger's group publishes dead letters, so each bad record is counted once.
+        for letter in result.dead_letters:
+            DEAD.labels(letter.reason).inc()
+        if valid:
+            started = time.perf_counter()
+            result.snapshot = retrying("ledger")(self.ledger.write)(valid)
+            result.seconds["ledger"] = time.perf_counter() - started
+            SINK_SECONDS.labels("ledger").observe(result.seconds["ledger"])
         for event_type, count in result.by_type.items():
-            EVENTS.labels(event_type).inc(count)
+            EVENTS.labels("ledger", event_type).inc(count)
         return result
 
-    @staticmethod
-    def _project(projection: Projection, valid: list[Envelope], snapshot: LedgerSnapshot) -> float:
-        started = time.perf_counter()
-        retrying(projection.name)(projection.apply)(valid, snapshot)
-        seconds = time.perf_counter() - started
-        SINK_SECONDS.labels(projection.name).observe(seconds)
-        return seconds
+    def close(self) -> None:
+        """Release the ledger's connections."""
+        self.ledger.database.dispose()
+
+
+class ProjectionPipeline:
+    """Applies domain records and change-feed totals to one projection."""
+
+    def __init__(self, projection: Projection, feed_topic: str) -> None:
+        self.projection = projection
+        self.name = projection.name
+        self.feed_topic = feed_topic
+
+    def process(self, records: Sequence[RawRecord]) -> BatchResult:
+        """Apply one batch: the events' facts and the newest ledger totals it carries."""
+        result = BatchResult()
+        feed = [r.value for r in records if r.topic == self.feed_topic and r.value]
+        domain = [r for r in records if r.topic != self.feed_topic]
+        # Bad records are the ledger group's to dead-letter; here they are only skipped.
+        valid = _validated(domain, result)
+        snapshot = merge_records(feed)
+        if valid or feed:
+            started = time.perf_counter()
+            retrying(self.name)(self.projection.apply)(valid, snapshot)
+            result.seconds[self.name] = time.perf_counter() - started
+            SINK_SECONDS.labels(self.name).observe(result.seconds[self.name])
+        for event_type, count in result.by_type.items():
+            EVENTS.labels(self.name, event_type).inc(count)
+        return result
 
     def close(self) -> None:
-        """Release every sink's connections."""
-        for projection in self.projections:
-            projection.close()
-        self._pool.shutdown(wait=True)
-        self.ledger.database.dispose()
+        """Release the projection's connections."""
+        self.projection.close()

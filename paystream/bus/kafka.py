@@ -32,8 +32,9 @@ from paystream.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
-#: Topics that carry no event contract: the dead-letter topic.
-SYSTEM_TOPICS = ("dlq",)
+#: Topics that carry no event contract: the dead-letter topic, and the ledger's change feed
+#: (totals after each committed batch, read by the projections; see docs/streams.md).
+SYSTEM_TOPICS = ("dlq", "ledger")
 
 
 def all_topics(settings: KafkaSettings) -> list[str]:
@@ -226,6 +227,13 @@ async def _committed_offsets(settings: KafkaSettings, group: str) -> dict[TopicP
 
 async def consumer_lag(settings: KafkaSettings, group: str, topics: Iterable[str]) -> int:
     """Records in ``topics`` not yet committed by consumer ``group`` (all of them if none)."""
+    return sum((await consumer_lag_by_topic(settings, group, topics)).values())
+
+
+async def consumer_lag_by_topic(
+    settings: KafkaSettings, group: str, topics: Iterable[str]
+) -> dict[str, int]:
+    """Per topic: records not yet committed by consumer ``group`` (all of them if none)."""
     committed = await _committed_offsets(settings, group)
     wanted = list(topics)
     consumer = AIOKafkaConsumer(**settings.client_options(), enable_auto_commit=False)
@@ -241,9 +249,9 @@ async def consumer_lag(settings: KafkaSettings, group: str, topics: Iterable[str
         begin = await consumer.beginning_offsets(tps) if tps else {}
     finally:
         await consumer.stop()
-    lag = 0
+    lag = dict.fromkeys(wanted, 0)
     for tp in tps:
         meta = committed.get(tp)
         position = meta.offset if meta is not None and meta.offset >= 0 else begin[tp]
-        lag += max(0, end[tp] - position)
+        lag[tp.topic] += max(0, end[tp] - position)
     return lag

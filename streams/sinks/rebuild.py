@@ -224,5 +224,6 @@ class SelfHealing:
         self.projection.apply(batch, snapshot)
 
     def close(self) -> None:
-        """Close the wrapped projection."""
+        """Close the wrapped projection and the ledger connections kept for rebuilds."""
         self.projection.close()
+        self.database.dispose()

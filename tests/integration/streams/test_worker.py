@@ -76,6 +76,8 @@ def graph_counts(world):
 
 
 def check_reconciled(world, events):
+    # The projections run in their own consumer groups, behind the ledger: wait for them.
+    world.wait_caught_up()
     db = Database(world.settings.mysql)
     sink = RedisStateSink(world.settings.redis, namespace=world.settings.streams.namespace)
     try:

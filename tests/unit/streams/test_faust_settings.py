@@ -28,8 +28,29 @@ def test_eventhubs_profile_configures_faust_by_settings_alone(monkeypatch):
     assert options["producer_request_timeout"] >= 60
 
 
-def test_the_app_declares_seven_topics_at_most_ten_with_internals(monkeypatch):
+def test_the_deployment_uses_eight_topics_at_most_ten_with_internals():
     from paystream.bus.kafka import all_topics
 
     settings = load_settings()
-    assert len(all_topics(settings.kafka)) == 7
+    # Six domain topics (decisions among them), the dead letters and the ledger's change feed.
+    assert len(all_topics(settings.kafka)) == 8
+    assert settings.kafka.topic("ledger") in all_topics(settings.kafka)
+
+
+def test_every_sink_has_its_own_consumer_group_within_event_hubs_limits():
+    from streams.groups import SINKS, all_groups, group_id, sink_topics
+
+    settings = load_settings()
+    groups = all_groups(settings)
+    assert len({group_id(settings, sink) for sink in SINKS}) == 3
+    assert group_id(settings, "ledger") == settings.streams.app_id
+    # Projections read the change feed; the ledger writes it and never reads it.
+    feed = settings.kafka.topic("ledger")
+    assert feed not in sink_topics(settings, "ledger")
+    assert all(feed in sink_topics(settings, s) for s in ("redis", "graph"))
+    # At most 20 consumer groups per event hub on Event Hubs Standard.
+    per_topic: dict[str, int] = {}
+    for topics in groups.values():
+        for topic in topics:
+            per_topic[topic] = per_topic.get(topic, 0) + 1
+    assert max(per_topic.values()) <= 4 < 20
