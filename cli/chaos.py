@@ -10,6 +10,7 @@ from paystream.settings import REPO_ROOT, get_settings
 
 SCENARIO_HELP = (
     "worker_kill, kafka_restart, mysql_primary_outage, redis_restart, gremlin_restart, "
+    "graph_outage, "
     "rebalance (repeatable; default: all)"
 )
 

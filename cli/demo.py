@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.rule import Rule
 from rich.table import Table
 
 from paystream.settings import REPO_ROOT, Settings, get_settings
+
+if TYPE_CHECKING:
+    from harness.worlds import StreamWorld
 
 # Wide enough that the reconciliation tables never truncate an amount.
 console = Console(width=140)
@@ -21,7 +24,14 @@ def demo(
     limit: Annotated[
         int | None, typer.Option("--limit", help="Replay only the first N lines.")
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Stream workers to run.")] = 2,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="`paystream streams run` commands to start; each runs the ledger, Redis and "
+            "graph sinks, one process each.",
+        ),
+    ] = 1,
     keep_workers: Annotated[
         bool, typer.Option("--keep-workers", help="Leave the workers running at the end.")
     ] = False,
@@ -66,11 +76,11 @@ def demo(
     upgrade(settings.mysql)
     topics.create()
 
-    console.print(Rule(f"3. {workers} stream workers"))
+    console.print(Rule("3. stream workers: ledger, Redis and graph, one consumer group each"))
     world = StreamWorld(settings, "paystream", REPO_ROOT / ".stack" / "logs" / "demo")
     for _ in range(workers):
         proc = world.start_worker()
-        console.print(f"worker pid {proc.pid} (log: {world.logs})")
+        console.print(f"streams run pid {proc.pid}: one process per sink (log: {world.logs})")
     risk = world.start_worker(kind="risk")
     console.print(f"risk agent pid {risk.pid}")
     try:
@@ -78,10 +88,10 @@ def demo(
         replay.online_retail(path=DEFAULT_FILE, rate=None, limit=limit, dry_run=False)
 
         console.print(Rule("5. waiting for the workers to consume everything"))
-        with console.status("consuming…"):
-            world.wait_all_caught_up(timeout_s=900)
-        # The last batch's projections finish just after its offsets are committed.
-        time.sleep(2)
+        stream_started = time.monotonic()
+        follow_lag(settings, world, timeout_s=900)
+        world.wait_all_caught_up(timeout_s=60)
+        console.print(f"all consumer groups caught up in {time.monotonic() - stream_started:.0f} s")
 
         console.print(Rule("6. what each store holds"))
         topics.counts()
@@ -109,6 +119,54 @@ def demo(
     console.print(f"[green]done[/] in {time.monotonic() - started:.0f} s")
     if not ok:
         raise typer.Exit(code=1)
+
+
+def follow_lag(settings: Settings, world: StreamWorld, timeout_s: float) -> None:
+    """A live bar per consumer group (ledger, projections, risk agent) until every lag is 0.
+
+    Each bar's total is the most the group was behind; Rich derives events/s and the ETA from
+    how fast the lag drains.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from streams.lag import stream_lag
+
+    columns = (
+        TextColumn("{task.description:<26}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>9} ev/s"),
+        TimeRemainingColumn(),
+    )
+    deadline = time.monotonic() + timeout_s
+    tasks: dict[str, TaskID] = {}
+    most: dict[str, int] = {}
+    with Progress(*columns, console=console, transient=False) as progress:
+        while True:
+            lag = {g: sum(t.values()) for g, t in asyncio.run(stream_lag(settings)).items()}
+            for group, behind in lag.items():
+                most[group] = max(most.get(group, 0), behind)
+                if group not in tasks:
+                    tasks[group] = progress.add_task(group, total=most[group] or 1, rate="-")
+                task = tasks[group]
+                progress.update(task, total=most[group] or 1, completed=most[group] - behind)
+                speed = progress.tasks[task].speed
+                progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
+            # The ledger comes first in the sample, so a zero for it means the change feed is
+            # complete by the time the projections read zero.
+            if not any(lag.values()):
+                return
+            world.check_workers()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the workers did not catch up in {timeout_s:.0f} s: {lag}")
+            time.sleep(1.0)
 
 
 def print_reconciliation(settings: Settings) -> bool:

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Annotated
+
+# Rich falls back to 80 columns when stdout is not a terminal (a CI log, `make demo > log`),
+# which cuts wide tables such as the demo's reconciliation. Every Console reads COLUMNS when
+# it is created, so set it before the sub-apps (and their consoles) are imported.
+if not sys.stdout.isatty():
+    os.environ.setdefault("COLUMNS", "160")
 
 import typer
 from rich.console import Console
@@ -30,8 +37,12 @@ def main(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # gremlinpython logs every client open/close at INFO.
-    logging.getLogger("gremlinpython").setLevel(logging.WARNING)
+    # Libraries that narrate their routine work at INFO: gremlinpython every client open and
+    # close, Alembic each migration step, py4j each Spark gateway call, aiokafka each
+    # subscription. Their warnings still show; -v shows everything.
+    if not verbose:
+        for noisy in ("gremlinpython", "alembic", "py4j", "aiokafka.consumer"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     # aiokafka logs whole request structs at DEBUG, the Event Hubs SASL secret included.
     logging.getLogger("aiokafka").setLevel(logging.INFO)
 

@@ -120,7 +120,8 @@ class StreamWorld:
         finally:
             db.dispose()
 
-    def _check_workers(self) -> None:
+    def check_workers(self) -> None:
+        """Raise, with the end of their logs, if a worker exited that nobody killed."""
         crashed = [p for p in self.workers if p.poll() is not None and p.pid not in self.killed]
         if crashed:
             logs = "".join(f.read_text()[-3000:] for f in sorted(self.logs.glob("worker-*.log")))
@@ -134,7 +135,7 @@ class StreamWorld:
             count = self.processed()
             if count >= expected:
                 return count
-            self._check_workers()
+            self.check_workers()
             time.sleep(0.25)
         raise TimeoutError(
             f"only {count} of {expected} events processed in {timeout_s} s; logs in {self.logs}"
@@ -147,7 +148,7 @@ class StreamWorld:
         for sink in SINKS:
             group, topics = group_id(self.settings, sink), sink_topics(self.settings, sink)
             while asyncio.run(consumer_lag(self.settings.kafka, group, topics)):
-                self._check_workers()
+                self.check_workers()
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the {sink} workers did not catch up in {timeout_s} s")
                 time.sleep(0.25)
@@ -158,7 +159,7 @@ class StreamWorld:
         deadline = time.monotonic() + timeout_s
         payments = [self.settings.kafka.topic("payments")]
         while asyncio.run(consumer_lag(self.settings.kafka, self.settings.risk.app_id, payments)):
-            self._check_workers()
+            self.check_workers()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the risk agents did not catch up in {timeout_s} s")
             time.sleep(0.25)

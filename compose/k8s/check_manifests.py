@@ -59,7 +59,7 @@ SECRET_VALUE = re.compile(r"://[^/@\s:]*:[^/@\s]+@|(?i:AccountKey|SharedAccessKe
 PLACEHOLDER = re.compile(r"<[a-z][a-z0-9-]*>")
 # Deployments that are members of one Kafka consumer group each: a partition goes to one
 # member only, so replicas (plus rollout surge) must not exceed the partition count.
-CONSUMER_GROUPS = ("streams-worker", "risk-agent")
+CONSUMER_GROUPS = ("streams-ledger", "streams-redis", "streams-graph", "risk-agent")
 # CronJobs labelled so run Spark through spark/submit.sh; the overlays' driver patches select
 # them by this label.
 SPARK_LABEL = ("paystream.io/spark", "submit")

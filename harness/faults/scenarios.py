@@ -79,6 +79,17 @@ def _replica_serves_reads(drill: Drill) -> None:
         database.dispose()
 
 
+def _ledger_keeps_going(drill: Drill) -> None:
+    """While the graph is down, the ledger (its own consumer group) keeps applying events."""
+    before = drill.world.processed()
+    time.sleep(20)
+    after = drill.world.processed()
+    verdict = "kept going" if after > before else "STALLED"
+    drill.result.notes.append(
+        f"ledger {verdict} while the graph was down: {before:,} → {after:,} events in 20 s"
+    )
+
+
 def _restart(service: str) -> Fault:
     """Stop and start a service at once: an in-memory store comes back empty."""
     return _outage(service, 0.0)
@@ -101,6 +112,9 @@ SCENARIOS: dict[str, Fault] = {
     "mysql_primary_outage": _outage("mysql-primary", 30.0, _replica_serves_reads),
     "redis_restart": _restart("redis"),
     "gremlin_restart": _restart("gremlin"),
+    # The graph projection down for a minute: the ledger must not wait for it, and the graph
+    # (an in-memory TinkerGraph, so empty afterwards) is rebuilt from the ledger and catches up.
+    "graph_outage": _outage("gremlin", 60.0, _ledger_keeps_going),
     "rebalance": rebalance,
 }
 
