@@ -5,7 +5,13 @@ from gremlin_python.process.traversal import Direction, T
 from gremlin_python.statics import long
 
 from streams.sinks.graph import retry_after_s
-from streams.sinks.graph_merge import MERGE_E, MERGE_V, build_merge_requests, merge_row
+from streams.sinks.graph_merge import (
+    MERGE_E_PLAIN,
+    MERGE_V,
+    MERGE_V_PLAIN,
+    build_merge_requests,
+    merge_row,
+)
 from streams.sinks.graph_scripts import EdgeUpsert, VertexMark, VertexUpsert, build_requests
 
 
@@ -46,9 +52,37 @@ def test_rows_are_chunked_by_kind_and_size_keeping_their_order():
     vertices = [VertexUpsert(f"v{i}", "card") for i in range(5)]
     edges = [EdgeUpsert(f"e{i}", "USED", f"v{i}", "v0") for i in range(3)]
     requests = build_merge_requests(vertices + edges, partition_key="pk", namespace="", max_rows=2)
-    assert [script for script, _ in requests] == [MERGE_V] * 3 + [MERGE_E] * 2
+    assert [script for script, _ in requests] == [MERGE_V_PLAIN] * 3 + [MERGE_E_PLAIN] * 2
     assert [len(b["rows"]) for _, b in requests] == [2, 2, 1, 2, 1]
-    assert [r["m"][T.id] for _, b in requests[:3] for r in b["rows"]] == [f"v{i}" for i in range(5)]
+    assert [r[T.id] for _, b in requests[:3] for r in b["rows"]] == [f"v{i}" for i in range(5)]
+
+
+def test_property_less_rows_travel_as_their_own_match_map_with_partition_key_and_namespace():
+    (_, vertices), (_, edges) = build_merge_requests(
+        [VertexUpsert("n:card:k", "card"), EdgeUpsert("e", "USED", "n:customer:c", "n:card:k")],
+        partition_key="pk",
+        namespace="n:",
+    )
+    assert vertices["rows"] == [{T.id: "n:card:k", T.label: "card", "pk": "n:card:k", "ns": "n:"}]
+    assert edges["rows"] == [
+        {
+            T.id: "e",
+            T.label: "USED",
+            Direction.OUT: "n:customer:c",
+            Direction.IN: "n:card:k",
+            "ns": "n:",
+        }
+    ]
+
+
+def test_rows_with_properties_use_the_create_and_match_maps():
+    ((script, bindings),) = build_merge_requests(
+        [VertexUpsert("n:customer:c", "customer", (("country", "HK"),))],
+        partition_key="pk",
+        namespace="n:",
+    )
+    assert script == MERGE_V
+    assert bindings["rows"][0]["c"]["country"] == "HK"
 
 
 def test_the_script_text_holds_no_value_and_unknown_labels_or_names_are_refused():
