@@ -360,7 +360,10 @@ class Gremlin(Service):
         render("gremlin-server.yaml", self.config, port=self.port, conf_dir=conf_dir)
 
     def argv(self) -> list[str]:
-        cmd = self.java("gremlin", "org.apache.tinkerpop.gremlin.server.GremlinServer")
+        # TinkerGraph holds the whole graph in the heap: the Online Retail log alone is about
+        # 425,000 elements, which fill 512 MB and leave the server collecting garbage
+        # instead of answering.
+        cmd = self.java("gremlin", "org.apache.tinkerpop.gremlin.server.GremlinServer", heap="3g")
         logback = f"-Dlogback.configurationFile={CONF / 'gremlin-logback.xml'}"
         return [cmd[0], logback, *cmd[1:], str(self.config)]
 
