@@ -89,7 +89,8 @@ async def write_batch(
     # The totals are read after the commit, so publishing them after a crash and a replay
     # sends the totals as they stand, never older ones.
     pending += [
-        await feed.send(key=key, value=value) for key, value in feed_records(result.snapshot)
+        await feed.send(key=key, value=value)
+        for key, value in feed_records(result.snapshot, result.partitions)
     ]
     # Dead letters and totals must be durable before the batch's offsets are acknowledged.
     for future in pending:

@@ -7,12 +7,15 @@ from the ledger, which alone counts each event once. So after each commit the le
 publishes the totals the batch touched, as absolute values read inside its transaction, to
 the ``ledger`` topic, and only then acknowledges the batch.
 
-Records are keyed so that one key's totals stay in order in one partition: a customer's
-balance and pair totals by ``customer_id`` (a customer's money events all come from one
-partition of the payments topic, so from one ledger worker at a time), a merchant's balance by
-``merchant_id``. Merchant balances still reach a partition from many ledger workers, which is
-why the Redis projection compares versions (``captured_count + refund_count``) before it
-overwrites a total; pair totals only grow, and each pair has a single writer.
+Records are keyed so that one customer's totals stay in order in one partition. A customer's
+money events all come from one partition of the payments topic, so from one ledger worker at
+a time; a batch's customers are therefore packed into one record per source partition, keyed
+``p:<partition>``, which keeps every customer under one key (few records per batch: each costs
+a producer round trip). Customers without a known source partition get their own ``c:<id>``
+record. Merchant balances ride along in the first record; they reach the feed from many
+ledger workers, which is why the Redis projection compares versions
+(``captured_count + refund_count``) before it overwrites a total; pair totals only grow, and
+each pair has a single writer.
 
 A replayed or retried batch publishes the totals as they stand, never older ones.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from streams.sinks.port import LedgerSnapshot, PairTotals, Totals
 
@@ -34,30 +37,40 @@ def _totals(t: Totals) -> list[int]:
     return [t.captured_minor, t.captured_count, t.refunded_minor, t.refund_count]
 
 
-def feed_records(snapshot: LedgerSnapshot) -> list[Record]:
-    """The snapshot as change-feed records: one per customer, one per merchant."""
-    customers: dict[str, dict[str, list[list[object]]]] = defaultdict(
-        lambda: {"customers": [], "pairs": []}
+def feed_records(
+    snapshot: LedgerSnapshot, partitions: Mapping[str, int] | None = None
+) -> list[Record]:
+    """The snapshot as change-feed records.
+
+    ``partitions`` maps a customer to the payments-topic partition its events came from; such
+    customers share one record per partition, the rest get one record each.
+    """
+    known = partitions or {}
+
+    def key(customer: str) -> str:
+        return f"p:{known[customer]}" if customer in known else f"c:{customer}"
+
+    groups: dict[str, dict[str, list[list[object]]]] = defaultdict(
+        lambda: {"merchants": [], "customers": [], "pairs": []}
     )
     for (customer, currency), totals in sorted(snapshot.customers.items()):
-        customers[customer]["customers"].append([customer, currency, *_totals(totals)])
+        groups[key(customer)]["customers"].append([customer, currency, *_totals(totals)])
     for (customer, merchant, currency), pair in sorted(snapshot.pairs.items()):
-        customers[customer]["pairs"].append(
+        groups[key(customer)]["pairs"].append(
             [customer, merchant, currency, pair.payment_count, pair.amount_minor]
         )
-    records: list[Record] = []
-    for customer, parts in sorted(customers.items()):
-        body = {"v": VERSION, "merchants": [], **parts}
-        records.append((f"c:{customer}".encode(), json.dumps(body).encode()))
-    for (merchant, currency), totals in sorted(snapshot.merchants.items()):
-        body = {
-            "v": VERSION,
-            "merchants": [[merchant, currency, *_totals(totals)]],
-            "customers": [],
-            "pairs": [],
-        }
-        records.append((f"m:{merchant}".encode(), json.dumps(body).encode()))
-    return records
+    merchants = [
+        [merchant, currency, *_totals(totals)]
+        for (merchant, currency), totals in sorted(snapshot.merchants.items())
+    ]
+    if merchants:
+        # Versioned on the reading side, so any record may carry them.
+        first = min(groups) if groups else "m:"
+        groups[first]["merchants"] = merchants
+    return [
+        (name.encode(), json.dumps({"v": VERSION, **parts}).encode())
+        for name, parts in sorted(groups.items())
+    ]
 
 
 def _newer(old: Totals | None, new: Totals) -> bool:

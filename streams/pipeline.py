@@ -36,6 +36,7 @@ from tenacity import (
 )
 
 from paystream.contracts.deadletter import DeadLetter
+from paystream.contracts.events import PaymentEvent, RefundIssued
 from paystream.errors import ServiceUnavailableError
 from streams.changefeed import merge_records
 from streams.sinks.ledger import LedgerSink
@@ -70,6 +71,8 @@ class BatchResult:
     seconds: dict[str, float] = field(default_factory=dict)
     #: Totals the ledger batch touched, for the change feed (ledger only).
     snapshot: LedgerSnapshot = field(default_factory=LedgerSnapshot)
+    #: Customer → payments-topic partition of its money events in this batch (ledger only).
+    partitions: dict[str, int] = field(default_factory=dict)
 
 
 def retrying(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -116,6 +119,10 @@ class LedgerPipeline:
         # Only the ledger's group publishes dead letters, so each bad record is counted once.
         for letter in result.dead_letters:
             DEAD.labels(letter.reason).inc()
+        for item in valid:
+            customer = getattr(item.event, "customer_id", None)
+            if customer and isinstance(item.event, PaymentEvent | RefundIssued):
+                result.partitions[customer] = item.partition
         if valid:
             started = time.perf_counter()
             result.snapshot = retrying("ledger")(self.ledger.write)(valid)

@@ -16,9 +16,16 @@ def test_a_snapshot_round_trips_through_the_feed():
     assert merge_records(v for _, v in feed_records(snapshot(3))) == snapshot(3)
 
 
-def test_records_are_keyed_by_customer_and_by_merchant():
-    keys = [k for k, _ in feed_records(snapshot(1))]
-    assert keys == [b"c:c1", b"m:m1"]
+def test_customers_of_a_known_partition_share_one_record_keyed_by_it():
+    both = snapshot(1)
+    both.customers[("c2", "HKD")] = Totals(5, 1, 0, 0)
+    records = feed_records(both, {"c1": 3, "c2": 3})
+    assert [k for k, _ in records] == [b"p:3"]
+    assert merge_records(v for _, v in records) == both
+
+
+def test_a_customer_without_a_known_partition_gets_its_own_key():
+    assert [k for k, _ in feed_records(snapshot(1))] == [b"c:c1"]
 
 
 def test_the_newest_totals_win_whatever_order_the_records_arrive_in():
@@ -27,5 +34,7 @@ def test_the_newest_totals_win_whatever_order_the_records_arrive_in():
         assert merge_records(v for _, v in values) == snapshot(2)
 
 
-def test_an_empty_snapshot_publishes_nothing():
+def test_an_empty_snapshot_publishes_nothing_and_merchants_alone_still_travel():
     assert feed_records(LedgerSnapshot()) == []
+    merchants_only = LedgerSnapshot(merchants={("m1", "HKD"): Totals(1, 1, 0, 0)})
+    assert merge_records(v for _, v in feed_records(merchants_only)) == merchants_only
