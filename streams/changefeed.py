@@ -23,10 +23,18 @@ A replayed or retried batch publishes the totals as they stand, never older ones
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
+from prometheus_client import Counter
+
 from streams.sinks.port import LedgerSnapshot, PairTotals, Totals
+
+log = logging.getLogger(__name__)
+UNREADABLE = Counter(
+    "paystream_change_feed_unreadable_total", "Change-feed records skipped as unreadable"
+)
 
 VERSION = 1
 
@@ -80,27 +88,46 @@ def _newer(old: Totals | None, new: Totals) -> bool:
     )
 
 
+def _rows(value: bytes) -> dict[str, list[list[object]]]:
+    body = json.loads(value)
+    if not isinstance(body, dict) or body.get("v") != VERSION:
+        raise ValueError("not a change-feed record of version 1")
+    return {part: list(body[part]) for part in ("merchants", "customers", "pairs")}
+
+
 def merge_records(values: Iterable[bytes]) -> LedgerSnapshot:
     """One snapshot from change-feed values: for each key, the newest totals.
 
     Records of one merchant can come from several partitions in any order, so the newest is
-    chosen by version, not by position.
+    chosen by version, not by position. A record that cannot be read is logged, counted and
+    skipped: the next record of its key carries the totals again, and a projection that
+    crashed on it would stop for good.
     """
     snapshot = LedgerSnapshot()
     for value in values:
-        body = json.loads(value)
-        if body.get("v") != VERSION:
-            raise ValueError(f"change-feed record of unknown version {body.get('v')!r}")
-        for target, rows in (
-            (snapshot.merchants, body["merchants"]),
-            (snapshot.customers, body["customers"]),
-        ):
-            for owner, currency, cm, cc, rm, rc in rows:
-                totals = Totals(cm, cc, rm, rc)
-                if _newer(target.get((owner, currency)), totals):
-                    target[(owner, currency)] = totals
-        for customer, merchant, currency, count, amount in body["pairs"]:
-            old = snapshot.pairs.get((customer, merchant, currency))
-            if old is None or count >= old.payment_count:
-                snapshot.pairs[(customer, merchant, currency)] = PairTotals(count, amount)
+        try:
+            body = _rows(value)
+            owners = [
+                (target, str(o), str(c), Totals(int(cm), int(cc), int(rm), int(rc)))  # type: ignore[call-overload]
+                for target, part in (
+                    (snapshot.merchants, "merchants"),
+                    (snapshot.customers, "customers"),
+                )
+                for o, c, cm, cc, rm, rc in body[part]
+            ]
+            pairs = [
+                ((str(cu), str(m), str(c)), PairTotals(int(n), int(a)))  # type: ignore[call-overload]
+                for cu, m, c, n, a in body["pairs"]
+            ]
+        except (ValueError, TypeError, KeyError) as exc:
+            UNREADABLE.inc()
+            log.warning("skipped an unreadable change-feed record: %s", exc)
+            continue
+        for target, owner, currency, totals in owners:
+            if _newer(target.get((owner, currency)), totals):
+                target[(owner, currency)] = totals
+        for key, pair in pairs:
+            old = snapshot.pairs.get(key)
+            if old is None or pair.payment_count >= old.payment_count:
+                snapshot.pairs[key] = pair
     return snapshot

@@ -38,3 +38,13 @@ def test_an_empty_snapshot_publishes_nothing_and_merchants_alone_still_travel():
     assert feed_records(LedgerSnapshot()) == []
     merchants_only = LedgerSnapshot(merchants={("m1", "HKD"): Totals(1, 1, 0, 0)})
     assert merge_records(v for _, v in feed_records(merchants_only)) == merchants_only
+
+
+def test_an_unreadable_record_is_skipped_and_the_rest_still_applies():
+    good = [v for _, v in feed_records(snapshot(2))]
+    bad = [
+        b"not json",
+        b'{"v": 9}',
+        b'{"v": 1, "merchants": [["m1"]], "customers": [], "pairs": []}',
+    ]
+    assert merge_records([*bad, *good]) == snapshot(2)
