@@ -15,6 +15,7 @@ leader-election topic disabled. See ``docs/streams.md``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import ssl
@@ -29,6 +30,21 @@ from streams.pipeline import LedgerPipeline, ProjectionPipeline
 from streams.validation import RawRecord
 
 log = logging.getLogger(__name__)
+
+
+#: Allocations between young-generation collections (CPython's default is 700). A batch of
+#: 1,000 events allocates hundreds of thousands of short-lived objects, and with the default
+#: the collector ran so often that it doubled the cost of parsing (profiled: a projection
+#: worker spent 20.7 CPU-s on Online Retail with it, 14.3 s without it).
+GC_GEN0_THRESHOLD = 50_000
+
+
+def settle_heap() -> None:
+    """Move everything alive at start-up (modules, clients) out of the collector's sight and
+    make young collections rarer; called once a worker's clients exist."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
@@ -113,6 +129,7 @@ def create_app(settings: Settings, sink: SinkName = "ledger") -> faust.App:
 
         # Clients are created once per worker process, when the agent starts.
         pipeline = await asyncio.to_thread(build_pipeline, settings, sink)
+        settle_heap()
         try:
             # take_events is missing from Faust's StreamT type, not from Stream itself.
             async for events in stream.take_events(batch, within=within):  # type: ignore[attr-defined]

@@ -42,9 +42,12 @@ def serializer(settings: GremlinSettings) -> object:
         GraphSONSerializersV2d0,
     )
 
+    from paystream.stores.graphbinary import writer
+
     kinds: dict[str, Callable[[], object]] = {
         "graphson2": GraphSONSerializersV2d0,
-        "graphbinary": GraphBinarySerializersV1,
+        # Bulk writes bind pre-encoded rows (paystream.stores.graphbinary).
+        "graphbinary": lambda: GraphBinarySerializersV1(writer=writer()),
     }
     return kinds[settings.wire_serializer]()
 
