@@ -17,6 +17,7 @@ from sqlalchemy.dialects.mysql import insert
 
 from paystream.contracts.events import RiskDecided
 from paystream.ledger.models import RiskDecision
+from streams.sinks.ledger.sql import execute_rows
 from streams.sinks.port import Envelope
 
 
@@ -54,4 +55,4 @@ def write_decisions(conn: Connection, fresh: Sequence[Envelope]) -> None:
     stmt = insert(RiskDecision)
     # First decision wins: a replay carries the same event id (already skipped as processed);
     # this only guards against a second authorization event for the same payment id.
-    conn.execute(stmt.on_duplicate_key_update(payment_id=stmt.inserted.payment_id), rows)
+    execute_rows(conn, stmt.on_duplicate_key_update(payment_id=stmt.inserted.payment_id), rows)

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.mysql import insert
 from paystream.contracts.events import PaymentEvent, RefundIssued
 from paystream.ledger.models import Balance, PairTotal
 from streams.payments.state import PaymentState
+from streams.sinks.ledger.sql import execute_rows
 from streams.sinks.port import Envelope, LedgerSnapshot, PairTotals, Totals
 
 T_BALANCES = cast(Table, Balance.__table__)
@@ -68,7 +69,7 @@ class BalanceDeltas:
                 }
                 for k, v in sorted(self.balances.items())
             ]
-            conn.execute(stmt, rows)
+            execute_rows(conn, stmt, rows)
         if self.pairs:
             stmt = insert(T_PAIRS)
             stmt = stmt.on_duplicate_key_update(
@@ -83,7 +84,7 @@ class BalanceDeltas:
                 }
                 for k, v in sorted(self.pairs.items())
             ]
-            conn.execute(stmt, rows)
+            execute_rows(conn, stmt, rows)
 
 
 def read_snapshot(conn: Connection, batch: Sequence[Envelope]) -> LedgerSnapshot:

@@ -16,7 +16,7 @@ from streams.sinks.ledger.balances import BalanceDeltas, read_snapshot
 from streams.sinks.ledger.orders import write_orders
 from streams.sinks.ledger.parties import write_parties
 from streams.sinks.ledger.payments import write_payments_and_refunds
-from streams.sinks.ledger.sql import naive_utc
+from streams.sinks.ledger.sql import execute_rows, naive_utc
 from streams.sinks.port import Envelope, LedgerSnapshot
 
 
@@ -76,5 +76,5 @@ def _mark_processed(conn: Connection, fresh: list[Envelope]) -> None:
         }
         for item in fresh
     ]
-    if rows:
-        conn.execute(insert(ProcessedEvent), rows)
+    # A plain INSERT: a key another worker already claimed fails the batch (see write()).
+    execute_rows(conn, insert(ProcessedEvent), rows)
