@@ -49,7 +49,7 @@ async def _with_store(action: Any) -> Any:
 
     settings = get_settings()
     client = async_client(settings.redis)
-    store = KeyStore(client, settings.streams.namespace, settings.api.key_pepper.get_secret_value())
+    store = KeyStore(client, settings.streams.namespace, settings.api.require_secrets()[1])
     try:
         return await action(store)
     except redis.exceptions.ConnectionError as exc:
@@ -123,7 +123,7 @@ def token(
     """Print a JWT signed with api.jwt_secret carrying the given scope."""
     from api.auth import TokenIssuer
 
-    issuer = TokenIssuer(get_settings().api.jwt_secret.get_secret_value())
+    issuer = TokenIssuer(get_settings().api.require_secrets()[0])
     try:
         print(
             issuer.issue(

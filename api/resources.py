@@ -65,6 +65,7 @@ class Resources:
     def create(cls, settings: Settings, metrics: ApiMetrics) -> Resources:
         """Build the clients (no connection is opened yet)."""
         ns = settings.streams.namespace
+        jwt_secret, key_pepper = settings.api.require_secrets()
         redis = async_client(settings.redis, timeout_s=REDIS_TIMEOUT_S)
         return cls(
             settings=settings,
@@ -72,8 +73,8 @@ class Resources:
             reader=build_reader(settings),
             producer=IntakeProducer(settings.kafka),
             gold=GoldTables(settings.lakehouse.root, settings.api.gold_refresh_s),
-            keys=KeyStore(redis, ns, settings.api.key_pepper.get_secret_value()),
-            tokens=TokenIssuer(settings.api.jwt_secret.get_secret_value()),
+            keys=KeyStore(redis, ns, key_pepper),
+            tokens=TokenIssuer(jwt_secret),
             limiter=RateLimiter(
                 redis, ns, settings.api.rate_limit_per_s, settings.api.rate_limit_burst
             ),

@@ -184,9 +184,7 @@ def create_key(settings: Settings, merchant: str) -> str:
     async def go() -> str:
 
         client = async_client(settings.redis)
-        store = KeyStore(
-            client, settings.streams.namespace, settings.api.key_pepper.get_secret_value()
-        )
+        store = KeyStore(client, settings.streams.namespace, settings.api.require_secrets()[1])
         try:
             return (await store.create("merchant", merchant, None, 1e9, 1_000_000_000))[1]
         finally:

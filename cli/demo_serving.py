@@ -38,9 +38,7 @@ def _keys(settings: Settings, merchant_id: str) -> tuple[str, str]:
 
     async def create() -> tuple[str, str]:
         client = async_client(settings.redis)
-        store = KeyStore(
-            client, settings.streams.namespace, settings.api.key_pepper.get_secret_value()
-        )
+        store = KeyStore(client, settings.streams.namespace, settings.api.require_secrets()[1])
         try:
             _, merchant_key = await store.create("merchant", merchant_id)
             _, analyst_key = await store.create("analyst")

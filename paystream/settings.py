@@ -185,6 +185,35 @@ class RiskSettings(BaseModel):
     decision_ttl_s: int = Field(default=30 * 86400, ge=60)
 
 
+#: Secrets the local stack generates for itself (git-ignored, like all of .stack/).
+LOCAL_SECRETS_FILE = REPO_ROOT / ".stack" / "secrets.env"
+#: Shortest JWT secret or key pepper a server accepts (HS256 wants a key of its hash's size).
+MIN_SECRET_BYTES = 32
+# Words that only placeholders and sample files contain, never a generated secret.
+_PLACEHOLDER_MARKERS = (
+    "change-me",
+    "changeme",
+    "not-for-production",
+    "example",
+    "placeholder",
+    "replace",
+    "secret-here",
+    "<",
+)
+
+
+def secret_problem(value: str) -> str | None:
+    """Why ``value`` cannot protect real data, or None when it can."""
+    if not value:
+        return "is not set"
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        return f"is shorter than {MIN_SECRET_BYTES} bytes"
+    lowered = value.lower()
+    if any(marker in lowered for marker in _PLACEHOLDER_MARKERS) or len(set(value)) < 8:
+        return "is a placeholder, not a secret"
+    return None
+
+
 class ApiSettings(BaseModel):
     """The HTTP API (``paystream api serve``)."""
 
@@ -193,13 +222,36 @@ class ApiSettings(BaseModel):
     # Token bucket per API key: sustained requests/s and burst size (keys may override both).
     rate_limit_per_s: float = Field(default=50.0, gt=0)
     rate_limit_burst: int = Field(default=100, ge=1)
-    jwt_secret: SecretStr = SecretStr("paystream-dev-jwt-secret-change-me")
+    # No defaults: a server refuses to start without real values (require_secrets). The
+    # local stack generates them once into .stack/secrets.env, which settings read.
+    jwt_secret: SecretStr | None = None
     # HMAC key for stored API-key hashes: a leaked key store alone cannot be brute-forced.
-    key_pepper: SecretStr = SecretStr("paystream-dev-key-pepper-change-me")
+    key_pepper: SecretStr | None = None
     idempotency_ttl_s: int = 24 * 3600
     # How often cached Delta gold table handles look for new versions.
     gold_refresh_s: float = Field(default=10.0, ge=0)
     recommender_experiment: str = "paystream-recommender"
+
+    def require_secrets(self) -> tuple[str, str]:
+        """The JWT secret and the key pepper, once both are fit to protect real data.
+
+        Raises:
+            ConfigurationError: a secret is missing, shorter than 32 bytes or a placeholder
+                (whatever the environment), naming the variable to set.
+        """
+        values = []
+        for name in ("jwt_secret", "key_pepper"):
+            secret: SecretStr | None = getattr(self, name)
+            problem = secret_problem(secret.get_secret_value() if secret else "")
+            if problem:
+                raise ConfigurationError(
+                    f"api.{name} {problem}; set PAYSTREAM_API__{name.upper()} to at least "
+                    f"{MIN_SECRET_BYTES} random bytes (`paystream stack up` writes local ones "
+                    "to .stack/secrets.env)"
+                )
+            assert secret is not None
+            values.append(secret.get_secret_value())
+        return values[0], values[1]
 
 
 class StackSettings(BaseModel):
@@ -222,7 +274,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PAYSTREAM_",
         env_nested_delimiter="__",
-        env_file=".env",
+        # Later files win; real environment variables win over both. The local stack's
+        # generated secrets (compose/local) come first so that a developer's .env can override.
+        env_file=(LOCAL_SECRETS_FILE, ".env"),
         extra="ignore",
     )
 

@@ -21,8 +21,9 @@ from compose.local.process import (
     tail,
     terminate,
 )
+from compose.local.secrets import ensure_local_secrets
 from compose.local.services import Service, all_services
-from paystream.settings import Settings
+from paystream.settings import LOCAL_SECRETS_FILE, Settings
 
 Report = Callable[[str], None]
 
@@ -82,6 +83,8 @@ class LocalStack:
         selected = self.select(names)
         for directory in ("run", "logs", "conf", "data"):
             (self.home / directory).mkdir(parents=True, exist_ok=True)
+        for name in ensure_local_secrets():
+            report(f"generated {name} into {LOCAL_SECRETS_FILE}")
         self.install(report)
 
         to_start: list[Service] = []

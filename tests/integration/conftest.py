@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from compose.local.secrets import ensure_local_secrets
 from compose.local.stack import LocalStack
 from paystream.settings import Settings, get_settings
 
@@ -15,6 +16,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
+    # The stack's generated API secrets, as `paystream stack up` writes them, before reading.
+    ensure_local_secrets()
     return get_settings()
 
 

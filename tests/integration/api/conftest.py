@@ -83,7 +83,7 @@ class ApiWorld:
                 store = KeyStore(
                     client,
                     self.settings.streams.namespace,
-                    self.settings.api.key_pepper.get_secret_value(),
+                    self.settings.api.require_secrets()[1],
                 )
                 return (await store.create(**kwargs))[1]
             finally:

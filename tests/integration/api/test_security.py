@@ -67,7 +67,7 @@ def test_missing_and_wrong_credentials_are_401_problems(api_world):
 def test_bearer_api_key_and_jwt_are_accepted(api_world):
     from api.auth import TokenIssuer
 
-    token = TokenIssuer(api_world.settings.api.jwt_secret.get_secret_value()).issue(
+    token = TokenIssuer(api_world.settings.api.require_secrets()[0]).issue(
         "backoffice", merchant_id="M-alpha"
     )
     forged = TokenIssuer("not-the-secret-but-long-enough-for-hs256!").issue(

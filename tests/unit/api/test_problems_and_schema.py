@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from api.app import create_app
 from api.problems import PROBLEM_JSON, ApiProblem, install_problem_handlers
-from paystream.errors import ServiceUnavailableError
-from paystream.settings import load_settings
+from paystream.errors import ConfigurationError, ServiceUnavailableError
+from paystream.settings import REPO_ROOT, load_settings, secret_problem
 
 
 class Body(BaseModel):
@@ -71,7 +72,7 @@ def test_api_problem_keeps_its_headers_and_unknown_routes_are_problems():
 
 
 def test_openapi_documents_problems_and_examples():
-    schema = create_app(load_settings()).openapi()
+    schema = create_app(load_settings(api=STRONG, _env_file=None)).openapi()
     post = schema["paths"]["/v1/payments"]["post"]
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "PaymentRequest"
@@ -86,10 +87,41 @@ def test_openapi_documents_problems_and_examples():
     assert "Idempotency-Key" in params
 
 
-def test_production_refuses_the_development_secrets():
-    import pytest
+STRONG = {
+    "jwt_secret": "k3Jd9-qv7XzP0mWc2LbT8sYf4RgN1hAe6uKo5iQw",
+    "key_pepper": "Zp8..xV3nM1bQ7cR4tY9wL2kJ6hG0fD5sA_eU",
+}
 
-    from paystream.errors import ConfigurationError
 
-    with pytest.raises(ConfigurationError, match="jwt_secret"):
-        create_app(load_settings(environment="production"))
+@pytest.mark.parametrize("environment", ["development", "test", "production"])
+def test_no_environment_starts_without_secrets(environment):
+    with pytest.raises(ConfigurationError, match="PAYSTREAM_API__JWT_SECRET"):
+        create_app(load_settings(environment=environment, _env_file=None))
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        ("", "is not set"),
+        ("x7Yq-short-secret", "shorter than 32 bytes"),
+        ("paystream-dev-jwt-secret-change-me", "placeholder"),
+        ("local-jwt-secret-not-for-production", "placeholder"),
+        ("<generate: openssl rand -base64 48>", "placeholder"),
+        ("a" * 64, "placeholder"),
+    ],
+)
+def test_short_empty_and_placeholder_secrets_are_refused(secret, problem):
+    settings = load_settings(api={**STRONG, "jwt_secret": secret}, _env_file=None)
+    with pytest.raises(ConfigurationError, match=problem):
+        create_app(settings)
+
+
+def test_the_committed_secret_examples_do_not_pass():
+    for example in (REPO_ROOT / "compose" / "k8s" / "overlays").glob("*/secrets.env.example"):
+        for line in example.read_text().splitlines():
+            if line.startswith(("PAYSTREAM_API__JWT_SECRET=", "PAYSTREAM_API__KEY_PEPPER=")):
+                assert secret_problem(line.split("=", 1)[1]) is not None, (example, line)
+
+
+def test_random_secrets_of_32_bytes_or_more_start_the_app():
+    assert create_app(load_settings(api=STRONG, _env_file=None)).title == "paystream API"
