@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from paystream.contracts import ContractError, parse_event
 from paystream.contracts.deadletter import DeadLetter
+from paystream.contracts.pan import find_pan_in_json
 from streams.sinks.port import Envelope
 
 #: Records larger than this are refused before parsing (a huge field must not stall a worker).
@@ -27,7 +28,8 @@ def validate(record: RawRecord) -> Envelope | DeadLetter:
 
     Returns the validated event with its source position, or the dead letter that says why
     it was refused (malformed JSON, unknown event type, schema violation, bad amount, unknown
-    currency, empty or oversized record) with the original bytes.
+    currency, a card number in any string, empty or oversized record) with the original bytes,
+    card numbers masked.
     """
     raw = record.value or b""
 
@@ -45,6 +47,11 @@ def validate(record: RawRecord) -> Envelope | DeadLetter:
         return dead("empty_record", "the record has no value")
     if len(raw) > MAX_RECORD_BYTES:
         return dead("oversized_record", f"{len(raw)} bytes > {MAX_RECORD_BYTES}")
+    # Any string of any event, known field or not: a PAN must not reach a store (the dead
+    # letter keeps a masked copy).
+    pan_at = find_pan_in_json(raw)
+    if pan_at is not None:
+        return dead("card_number", f"{pan_at}: looks like a card number (PAN); send a fingerprint")
     try:
         event = parse_event(raw)
     except ContractError as exc:

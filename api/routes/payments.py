@@ -16,13 +16,12 @@ from api.intake import body_hash
 from api.problems import ApiProblem, not_found, problem_responses
 from paystream.contracts import event_id_for
 from paystream.contracts.events import Identifier, PaymentAuthorized, PaymentMethod
+from paystream.contracts.pan import contains_pan
 from paystream.contracts.served import StoredDecision
 from paystream.money import Money
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
 
-# 13 to 19 digits, optionally grouped by spaces or dashes: the shape of a card number.
-_PAN = re.compile(r"^\d(?:[ -]?\d){12,18}$")
 _PAN_FIELDS = {"pan", "card_number", "cardnumber", "number", "card", "card_no"}
 PaymentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 IdempotencyKey = Annotated[
@@ -35,11 +34,6 @@ IdempotencyKey = Annotated[
         description="Client-chosen unique key; a retry with the same key and body is replayed.",
     ),
 ]
-
-
-def looks_like_pan(value: str) -> bool:
-    """True for 13-19 digits (spaces or dashes allowed): never accept it as a token."""
-    return bool(_PAN.match(value.strip()))
 
 
 class PaymentRequest(BaseModel):
@@ -89,12 +83,22 @@ class PaymentRequest(BaseModel):
                     )
         return data
 
+    @field_validator("customer_id", "order_id", "booking_id", "device_id", "ip_country")
+    @classmethod
+    def _no_pan_in_text(cls, value: str | None) -> str | None:
+        # Every free-text identifier ends up in the ledger, Redis, the graph or the lakehouse.
+        if value is not None and contains_pan(value):
+            raise ValueError(
+                "looks like a card number (PAN); card numbers are never accepted in any field"
+            )
+        return value
+
     @field_validator("card_fingerprint")
     @classmethod
     def _token_not_pan(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        if looks_like_pan(value):
+        if contains_pan(value):
             raise ValueError(
                 "looks like a card number (PAN); card numbers are never accepted, send a "
                 "card token or fingerprint (32-64 hex characters)"

@@ -9,6 +9,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
+from paystream.contracts.pan import mask_pans, mask_pans_in_bytes
+
 #: Base64 grows data by a third; this keeps a dead letter well under a 1 MB Kafka record.
 MAX_ORIGINAL_BYTES = 256 * 1024
 
@@ -51,7 +53,11 @@ class DeadLetter(BaseModel):
 
         Larger originals keep their first :data:`MAX_ORIGINAL_BYTES` bytes; the detail records
         the full size and sha256, and the source position still points at the whole record.
+        Card numbers in the copy and in the detail are masked (first 6 and last 4 digits
+        kept): the dead-letter topic must never hold a PAN, whatever arrived.
         """
+        original = mask_pans_in_bytes(original)
+        detail = mask_pans(detail)
         if len(original) > MAX_ORIGINAL_BYTES:
             digest = hashlib.sha256(original).hexdigest()
             detail = f"{detail} [original truncated: {len(original)} bytes, sha256 {digest}]"

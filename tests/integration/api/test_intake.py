@@ -103,15 +103,25 @@ def test_same_key_same_body_replays_and_different_body_conflicts(api_world):
         {**BODY, "card_fingerprint": "4111 1111 1111 1111"},
         {**BODY, "card_fingerprint": "4111111111111111"},
         {**BODY, "card_number": "4111111111111111"},
+        {**BODY, "customer_id": "4111111111111111"},
+        {**BODY, "order_id": "ord-4111-1111-1111-1111"},
+        {**BODY, "device_id": "4111111111111111"},
+        {**BODY, "booking_id": "bk-4111111111111111"},
+        {**BODY, "ip_country": "4111 1111 1111 1111"},
     ],
 )
 def test_card_numbers_are_refused_with_a_422_that_says_so(api_world, body):
+    before = len(_events_on_topic(api_world.settings))
     with api_world.client("alpha") as client:
         res = _post(client, body, f"pan-{uuid.uuid4()}")
     assert res.status_code == 422, res.text
     assert res.headers["content-type"].startswith("application/problem+json")
     assert "card number" in res.json()["detail"]
     assert "4111" not in res.text  # never echoed back
+    # Nothing reached the topic.
+    events = _events_on_topic(api_world.settings)
+    assert len(events) == before
+    assert not any(b"4111" in raw for raw, _ in events)
 
 
 def test_idempotency_key_is_required(api_world):

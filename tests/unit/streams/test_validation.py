@@ -81,3 +81,21 @@ def test_a_huge_bad_record_gives_a_dead_letter_that_still_fits_one_kafka_record(
     assert len(outcome.to_bytes()) < 1_000_000
     assert outcome.original == value[: len(outcome.original)]
     assert str(len(value)) in outcome.detail and "sha256" in outcome.detail
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("customer_id", "4111111111111111"),
+        ("payment_id", "4111-1111-1111-1111"),
+        ("merchant_id", "m 4111 1111 1111 1111"),
+        ("pan", "4111111111111111"),  # an unknown extra field counts too
+    ],
+)
+def test_a_card_number_in_any_string_field_is_dead_lettered_masked(field, value):
+    outcome = validate(record(json.dumps({**GOOD, field: value}).encode()))
+    assert isinstance(outcome, DeadLetter)
+    assert outcome.reason == "card_number"
+    assert outcome.detail.startswith(field)
+    assert b"4111111111111111" not in outcome.original.replace(b" ", b"").replace(b"-", b"")
+    assert b"411111" in outcome.original.replace(b" ", b"").replace(b"-", b"")
