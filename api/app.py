@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.bodyguard import BodyGuard
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.problems import install_problem_handlers
 from api.resources import Resources, lifespan
@@ -39,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.resources = Resources.create(settings, metrics)
     install_problem_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Added last, so it runs first: size and credentials are checked before a body is read.
+    app.add_middleware(BodyGuard, max_body_bytes=settings.api.max_body_bytes)
     for module in (payments, customers, merchants, dashboard, health):
         app.include_router(module.router)
     app.include_router(dashboard.page_router)

@@ -14,6 +14,7 @@ import hmac
 import json
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -155,9 +156,20 @@ class KeyStore:
         return record.principal(key_id)
 
 
+#: Longest lifetime a token may be issued for: a JWT cannot be revoked before it expires.
+MAX_TOKEN_TTL = timedelta(hours=24)
+#: The audience every token names and every check requires, so a token minted for another
+#: service with the same secret is not accepted here.
+AUDIENCE = "paystream-api"
+
+
 @dataclass(frozen=True)
 class TokenIssuer:
-    """Signs and verifies HS256 JWTs carrying a principal's scope."""
+    """Signs and verifies HS256 JWTs carrying a principal's scope.
+
+    Tokens carry ``iss``, ``aud``, ``sub``, ``iat``, ``exp`` and a unique ``jti``; all are
+    required on the way in. Lifetimes are capped at :data:`MAX_TOKEN_TTL`.
+    """
 
     secret: str
     issuer: str = "paystream"
@@ -170,11 +182,19 @@ class TokenIssuer:
         customer_id: str | None = None,
         ttl: timedelta = timedelta(hours=1),
     ) -> str:
-        """A signed token valid for ``ttl``."""
+        """A signed token valid for ``ttl`` (at most :data:`MAX_TOKEN_TTL`).
+
+        Raises:
+            ValueError: the lifetime is not positive or exceeds the cap, or the scope is invalid.
+        """
+        if not timedelta(0) < ttl <= MAX_TOKEN_TTL:
+            raise ValueError(f"a token lives more than 0 s and at most {MAX_TOKEN_TTL}, not {ttl}")
         validate_scope(role, merchant_id, customer_id)
         now = datetime.now(UTC)
         claims = {
             "iss": self.issuer,
+            "aud": AUDIENCE,
+            "jti": uuid.uuid4().hex,
             "sub": subject,
             "iat": now,
             "exp": now + ttl,
@@ -192,8 +212,12 @@ class TokenIssuer:
                 self.secret,
                 algorithms=["HS256"],
                 issuer=self.issuer,
-                options={"require": ["exp", "sub", "iss"]},
+                audience=AUDIENCE,
+                options={"require": ["exp", "iat", "sub", "iss", "aud", "jti"]},
             )
+            # exp is checked by the library; a token claiming a longer life was not ours.
+            if claims["exp"] - claims["iat"] > MAX_TOKEN_TTL.total_seconds():
+                return None
             role = claims.get("role", "merchant")
             validate_scope(role, claims.get("merchant_id"), claims.get("customer_id"))
             return Principal(

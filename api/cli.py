@@ -118,7 +118,15 @@ def token(
     merchant: Annotated[str | None, typer.Option("--merchant", help="Merchant id.")] = None,
     customer: Annotated[str | None, typer.Option("--customer", help="Customer id.")] = None,
     analyst: Annotated[bool, typer.Option("--analyst", help="Analyst role.")] = False,
-    hours: Annotated[float, typer.Option("--hours", help="Validity.")] = 1.0,
+    hours: Annotated[
+        float,
+        typer.Option(
+            "--hours",
+            min=0.01,
+            max=24,
+            help="Validity in hours (at most 24: a JWT cannot be revoked before it expires).",
+        ),
+    ] = 1.0,
 ) -> None:
     """Print a JWT signed with api.jwt_secret carrying the given scope."""
     from api.auth import TokenIssuer

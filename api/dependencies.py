@@ -9,6 +9,7 @@ from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import Principal
+from api.bodyguard import VERIFIED
 from api.problems import ApiProblem, not_found
 from api.resources import Resources
 
@@ -48,14 +49,16 @@ async def authenticate(
     Raises:
         ApiProblem: 401 without valid credentials, 429 once the key's bucket is empty.
     """
-    secret = api_key or (credentials.credentials if credentials else None)
-    if not secret:
-        raise _unauthorized("send an API key in X-API-Key or Authorization: Bearer")
-    principal: Principal | None
-    if secret.count(".") == 2:
-        principal = resources.tokens.verify(secret)
-    else:
-        principal = await resources.keys.verify(secret)
+    principal: Principal | None = getattr(request.state, VERIFIED, None)
+    if principal is None:
+        # Not already verified by the body guard (a request without a body).
+        secret = api_key or (credentials.credentials if credentials else None)
+        if not secret:
+            raise _unauthorized("send an API key in X-API-Key or Authorization: Bearer")
+        if secret.count(".") == 2:
+            principal = resources.tokens.verify(secret)
+        else:
+            principal = await resources.keys.verify(secret)
     if principal is None:
         raise _unauthorized("invalid or expired credentials")
     verdict = await resources.limiter.take(

@@ -272,7 +272,13 @@ def get_payment(payment_id: PaymentId, resources: ResourcesDep, principal: Merch
     responses=problem_responses(401, 403, 404, 422, 429, 503),
 )
 async def get_risk(payment_id: PaymentId, resources: ResourcesDep, principal: MerchantDep) -> Any:
-    """The decision the risk agent stored in Redis for one of the caller's payments."""
+    """The decision the risk agent stored in Redis for one of the caller's payments.
+
+    Merchant keys only: a customer-scoped (app) key gets 403, because scores, reasons and
+    model versions would let a customer probe the fraud model until a payment passes.
+    """
+    if principal.customer_id is not None:
+        raise ApiProblem(403, "customer-scoped keys cannot read risk decisions", "forbidden")
     fields = await resources.redis.hgetall(resources.served.decision(payment_id))
     if not fields:
         raise not_found(f"no risk decision for payment {payment_id} for this API key")

@@ -49,6 +49,8 @@ def test_customer_scoped_key_sees_only_its_customer(api_world):
         _is_problem(client.get("/v1/merchants/M-alpha/statements"), 404)
         # C2 pays M-alpha too, but this key is scoped to C0.
         _is_problem(client.get("/v1/payments/pay-C2-0"), 404)
+        # Its own payment's risk decision is not for an app to see (a model-evasion oracle).
+        _is_problem(client.get("/v1/payments/pay-C0-0/risk"), 403)
 
 
 def test_missing_and_wrong_credentials_are_401_problems(api_world):

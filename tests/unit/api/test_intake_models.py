@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
 from pydantic import ValidationError
 
-from api.auth import TokenIssuer, hash_key, split_key, validate_scope
+from api.auth import AUDIENCE, MAX_TOKEN_TTL, TokenIssuer, hash_key, split_key, validate_scope
 from api.intake import body_hash
 from api.routes.payments import PaymentRequest
 
@@ -86,7 +87,8 @@ def test_jwt_round_trip_carries_the_scope_and_expiry_is_enforced():
     principal = issuer.verify(issuer.issue("app", merchant_id="M1", customer_id="C1"))
     assert principal is not None
     assert (principal.merchant_id, principal.customer_id) == ("M1", "C1")
-    expired = issuer.issue("app", merchant_id="M1", ttl=timedelta(seconds=-5))
+    now = int(datetime.now(UTC).timestamp())
+    expired = jwt.encode(_claims(iat=now - 60, exp=now - 5), issuer.secret, algorithm="HS256")
     assert issuer.verify(expired) is None
     assert (
         TokenIssuer("another-secret-that-is-long-enough!!").verify(
@@ -94,3 +96,54 @@ def test_jwt_round_trip_carries_the_scope_and_expiry_is_enforced():
         )
         is None
     )
+
+
+def _claims(**overrides):
+    now = int(datetime.now(UTC).timestamp())
+    claims = {
+        "iss": "paystream",
+        "aud": AUDIENCE,
+        "jti": "j1",
+        "sub": "s",
+        "iat": now,
+        "exp": now + 600,
+        "role": "merchant",
+        "merchant_id": "M1",
+    }
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+SECRET = "a-secret-that-is-long-enough-for-hs256"
+
+
+def test_tokens_carry_an_audience_and_a_unique_id():
+    issuer = TokenIssuer(SECRET)
+    one, two = (
+        jwt.decode(issuer.issue("s", merchant_id="M1"), options={"verify_signature": False})
+        for _ in range(2)
+    )
+    assert one["aud"] == two["aud"] == AUDIENCE
+    assert one["jti"] != two["jti"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"aud": None}, {"aud": "another-service"}, {"jti": None}, {"iat": None}],
+    ids=["no-aud", "wrong-aud", "no-jti", "no-iat"],
+)
+def test_a_token_without_our_audience_or_an_id_is_refused(overrides):
+    token = jwt.encode(_claims(**overrides), SECRET, algorithm="HS256")
+    assert TokenIssuer(SECRET).verify(token) is None
+    assert TokenIssuer(SECRET).verify(jwt.encode(_claims(), SECRET, algorithm="HS256"))
+
+
+def test_lifetimes_are_capped_at_a_day_on_the_way_out_and_in():
+    issuer = TokenIssuer(SECRET)
+    with pytest.raises(ValueError, match="at most"):
+        issuer.issue("s", merchant_id="M1", ttl=MAX_TOKEN_TTL + timedelta(seconds=1))
+    with pytest.raises(ValueError):
+        issuer.issue("s", merchant_id="M1", ttl=timedelta(0))
+    now = int(datetime.now(UTC).timestamp())
+    year = jwt.encode(_claims(iat=now, exp=now + 365 * 86400), SECRET, algorithm="HS256")
+    assert issuer.verify(year) is None
