@@ -3,6 +3,11 @@
 Every gold and silver table is registered by its bare name (``merchant_statements``,
 ``payments``, ``events_payments``); bronze's table is ``bronze_events``. Gold wins if a name
 ever exists in both layers.
+
+Read-only by construction: statements are planned with DataFusion's ``SQLOptions`` refusing
+DDL (``CREATE [EXTERNAL] TABLE``, ``DROP``), DML (``INSERT``, ``COPY ... TO``, which would
+write files anywhere the process may) and other statements (``SET``). Only queries
+(``SELECT``, ``WITH``, ``EXPLAIN``) run.
 """
 
 from __future__ import annotations
@@ -44,18 +49,28 @@ def query(root: Path | str, sql: str) -> pa.Table:
         QueryError: DataFusion rejected or failed the query.
     """
     import pyarrow as pa
-    from deltalake import DeltaTable, QueryBuilder
+    from datafusion import SessionContext, SQLOptions
+    from deltalake import DeltaTable
 
     locations = table_locations(root)
     if not locations:
         raise ConfigurationError(
             f"no lakehouse tables under {root}; build them with `paystream lakehouse build`"
         )
-    builder = QueryBuilder()
+    ctx = SessionContext()
     for name, location in locations.items():
-        builder = builder.register(name, DeltaTable(location))
+        # Through Arrow's dataset interface, which is stable across the two libraries'
+        # versions (delta-rs bundles its own DataFusion).
+        ctx.register_dataset(name, DeltaTable(location).to_pyarrow_dataset())
+    read_only = SQLOptions().with_allow_ddl(False).with_allow_dml(False)
+    read_only = read_only.with_allow_statements(False)
     try:
-        reader = builder.execute(sql)
-        return pa.table(reader.read_all()) if not isinstance(reader, pa.Table) else reader
+        result = ctx.sql_with_options(sql, read_only).to_arrow_table()
     except Exception as exc:  # DataFusion raises plain Exceptions with its message
-        raise QueryError(f"query failed: {str(exc).strip()[:500]}") from exc
+        message = str(exc).strip()
+        if "not supported" in message and any(k in message for k in ("DDL", "DML", "Statement")):
+            raise QueryError(
+                f"only queries run here (SELECT, WITH, EXPLAIN): {message[:300]}"
+            ) from exc
+        raise QueryError(f"query failed: {message[:500]}") from exc
+    return result if isinstance(result, pa.Table) else pa.table(result)

@@ -35,3 +35,31 @@ def test_unknown_table_is_a_clear_error_and_an_empty_root_says_how_to_build(tmp_
     write_deltalake(str(tmp_path / "gold" / "risk_kpis"), pa.table({"day": [1]}))
     with pytest.raises(QueryError, match="nope"):
         query(tmp_path, "SELECT * FROM nope")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "COPY merchant_statements TO '{out}/stolen.csv'",
+        "CREATE EXTERNAL TABLE etc STORED AS CSV LOCATION '/etc/hostname'",
+        "CREATE TABLE t AS SELECT 1",
+        "DROP TABLE merchant_statements",
+        "INSERT INTO merchant_statements VALUES ('m9', 'HKD', 1)",
+        "SET datafusion.execution.batch_size = 1",
+    ],
+)
+def test_only_queries_run_nothing_writes_or_reads_outside_the_lakehouse(tmp_path, statement):
+    table = pa.table({"merchant_id": ["m1"], "currency": ["HKD"], "gross_minor": [1]})
+    write_deltalake(str(tmp_path / "gold" / "merchant_statements"), table)
+    with pytest.raises(QueryError, match="only queries run here"):
+        query(tmp_path, statement.format(out=tmp_path))
+    assert not (tmp_path / "stolen.csv").exists()
+    assert query(tmp_path, "SELECT count(*) AS n FROM merchant_statements").to_pylist() == [
+        {"n": 1}
+    ]
+
+
+def test_with_and_explain_are_queries(tmp_path):
+    write_deltalake(str(tmp_path / "gold" / "risk_kpis"), pa.table({"day": [1, 2]}))
+    assert query(tmp_path, "WITH d AS (SELECT day FROM risk_kpis) SELECT max(day) AS m FROM d")
+    assert query(tmp_path, "EXPLAIN SELECT * FROM risk_kpis").num_rows >= 1
