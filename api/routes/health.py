@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,11 +14,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from api.dependencies import ResourcesDep
+from api.dependencies import AnalystDep, ResourcesDep
 from api.problems import PROBLEM_JSON, problem_responses
 from api.resources import Resources
 from paystream.contracts.gold import SERVED_TABLES
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT_S = 4.0
 
@@ -85,34 +87,61 @@ async def _run(name: str, check: Callable[[Resources], Awaitable[None]], r: Reso
     return "ok"
 
 
+class Ready(BaseModel):
+    """Readiness as anonymous callers see it: no names, versions or errors."""
+
+    status: str = "ready"
+
+
+async def _checks(resources: Resources) -> dict[str, str]:
+    names = list(CHECKS)
+    results = await asyncio.gather(*(_run(n, CHECKS[n], resources) for n in names))
+    return dict(zip(names, results, strict=True))
+
+
 @router.get(
     "/readyz",
-    response_model=Readiness,
-    summary="Readiness: Redis, the MySQL replica, Kafka and the gold tables",
+    response_model=Ready,
+    summary="Readiness: Redis, the MySQL replica, Kafka and the gold tables all answer",
     responses=problem_responses(503),
 )
 async def readyz(resources: ResourcesDep) -> Any:
-    """200 when every dependency answers; 503 naming the ones that do not."""
-    names = list(CHECKS)
-    results = await asyncio.gather(*(_run(n, CHECKS[n], resources) for n in names))
-    checks = dict(zip(names, results, strict=True))
+    """200 when every dependency answers, else 503.
+
+    Anyone may call it (load balancers, probes), so it says only ready or not: which store is
+    down, and its error, would map the infrastructure for an attacker. The details go to the
+    log and to ``GET /v1/status`` (analyst keys).
+    """
+    checks = await _checks(resources)
     down = [name for name, result in checks.items() if result != "ok"]
     if not down:
-        return Readiness(status="ready", checks=checks)
+        return Ready()
+    log.warning("not ready: %s", "; ".join(f"{n}: {checks[n]}" for n in down))
     return JSONResponse(
         {
             "type": "https://paystream.dev/problems/service-unavailable",
             "title": "Service Unavailable",
             "status": 503,
-            "detail": f"not ready: {', '.join(down)} down",
+            "detail": "not ready",
             "instance": "/readyz",
-            "service": ", ".join(down),
-            "checks": checks,
         },
         status_code=503,
         media_type=PROBLEM_JSON,
         headers={"Retry-After": "5"},
     )
+
+
+@router.get(
+    "/v1/status",
+    response_model=Readiness,
+    summary="Each dependency and whether it answered (analyst keys)",
+    responses=problem_responses(401, 403, 429),
+)
+async def status(resources: ResourcesDep, principal: AnalystDep) -> Readiness:
+    """The readiness checks one by one, with the error of each that failed."""
+    checks = await _checks(resources)
+    ready = all(result == "ok" for result in checks.values())
+    return Readiness(status="ready" if ready else "not ready", checks=checks)
 
 
 @router.get(

@@ -113,6 +113,30 @@ def replica_tables(mysql: MySQLSettings) -> set[str]:
         database.dispose()
 
 
+def _flag(value: object) -> bool | None:
+    text = str(value[0] if isinstance(value, tuple) else value).strip().lower()
+    return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(text)
+
+
+def jdbc_tls(query: dict[str, object]) -> str:
+    """Connector/J's TLS options for the TLS the PyMySQL URL asks for.
+
+    The URL's ``ssl_*`` parameters (``ssl_ca``, ``ssl_verify_cert``, ``ssl_verify_identity``,
+    ``ssl_disabled``) are PyMySQL's; the JDBC pull must honour them rather than send the
+    replica's credentials in clear text, which Azure Database for MySQL refuses anyway. Any
+    of them turns TLS on with the certificate and host name verified against the JVM's trust
+    store (a private CA goes there); ``ssl_verify_cert=false`` keeps encryption without
+    verification. A URL without them (the local stack) connects without TLS.
+    """
+    keys = {k.lower(): v for k, v in query.items()}
+    if _flag(keys.get("ssl_disabled")) or not any(k.startswith("ssl") for k in keys):
+        # MySQL 8's caching_sha2_password needs the server's key without TLS.
+        return "sslMode=DISABLED&allowPublicKeyRetrieval=true"
+    if _flag(keys.get("ssl_verify_cert")) is False:
+        return "sslMode=REQUIRED"
+    return "sslMode=VERIFY_IDENTITY"
+
+
 def jdbc_options(mysql: MySQLSettings) -> dict[str, str]:
     """Spark JDBC options for the READ REPLICA (readers never touch the primary)."""
     url = make_url(mysql.replica_url.get_secret_value())
@@ -122,7 +146,7 @@ def jdbc_options(mysql: MySQLSettings) -> dict[str, str]:
         "url": (
             f"jdbc:mysql://{host}:{port}/{url.database}"
             "?connectionTimeZone=UTC&forceConnectionTimeZoneToSession=true"
-            "&zeroDateTimeBehavior=CONVERT_TO_NULL&useSSL=false&allowPublicKeyRetrieval=true"
+            f"&zeroDateTimeBehavior=CONVERT_TO_NULL&{jdbc_tls(dict(url.query))}"
         ),
         "user": url.username or "",
         "password": url.password or "",

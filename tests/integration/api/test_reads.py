@@ -129,7 +129,12 @@ def test_health_and_readiness(api_world):
         assert client.get("/healthz").json() == {"status": "ok"}
         ready = client.get("/readyz")
         assert ready.status_code == 200, ready.text
-        assert set(ready.json()["checks"].values()) == {"ok"}
+        assert ready.json() == {"status": "ready"}
+        assert client.get("/v1/status").status_code == 401
+    with api_world.client("analyst") as client:
+        status = client.get("/v1/status")
+        assert status.status_code == 200, status.text
+        assert set(status.json()["checks"].values()) == {"ok"}
         metrics = client.get("/metrics")
     assert metrics.status_code == 200
     assert (

@@ -43,6 +43,23 @@ def test_jdbc_reads_the_replica_never_the_primary():
     assert (options["user"], options["password"]) == ("u", "p")
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("charset=utf8mb4", "sslMode=DISABLED&allowPublicKeyRetrieval=true"),
+        ("ssl_ca=/etc/ssl/certs/ca-certificates.crt", "sslMode=VERIFY_IDENTITY"),
+        ("ssl_verify_cert=true&ssl_verify_identity=true", "sslMode=VERIFY_IDENTITY"),
+        ("ssl_ca=/ca.pem&ssl_verify_cert=false", "sslMode=REQUIRED"),
+        ("ssl_disabled=true", "sslMode=DISABLED&allowPublicKeyRetrieval=true"),
+    ],
+)
+def test_the_jdbc_pull_honours_the_urls_tls_settings(query, expected):
+    replica = f"mysql+pymysql://u:p@replica.mysql.database.azure.com:3306/led?{query}"
+    mysql = MySQLSettings(primary_url=SecretStr(replica), replica_url=SecretStr(replica))
+    url = jdbc_options(mysql)["url"]
+    assert url.endswith(expected) and "useSSL=false" not in url
+
+
 def test_watermark_query_reads_everything_first_then_only_rows_above_the_watermark():
     payments = TABLES_BY_NAME["payments"]
     assert "WHERE" not in payments.query(None)
