@@ -25,20 +25,18 @@ from typing import Any
 
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Histogram
-from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError
 from tenacity import (
     RetryCallState,
     before_sleep_log,
     retry,
-    retry_if_exception_type,
+    retry_if_exception,
     wait_exponential_jitter,
 )
 
 from paystream.contracts.deadletter import DeadLetter
 from paystream.contracts.events import PaymentEvent, RefundIssued
-from paystream.errors import ServiceUnavailableError
 from streams.changefeed import merge_records
+from streams.poison import bisect_write, is_deterministic, is_transient
 from streams.sinks.ledger import LedgerSink
 from streams.sinks.port import Envelope, LedgerSnapshot, Projection
 from streams.validation import RawRecord, validate
@@ -49,16 +47,6 @@ EVENTS = MetricCounter("paystream_stream_events_total", "Events processed", ["si
 DEAD = MetricCounter("paystream_stream_dead_letters_total", "Records dead-lettered", ["reason"])
 SINK_SECONDS = Histogram("paystream_sink_seconds", "Time per batch and sink", ["sink"])
 RETRIES = MetricCounter("paystream_sink_retries_total", "Sink write retries", ["sink"])
-
-# Errors worth waiting out: a store restarting, a deadlock, a dropped connection.
-TRANSIENT = (
-    DBAPIError,
-    RedisError,
-    ServiceUnavailableError,
-    ConnectionError,
-    OSError,
-    TimeoutError,
-)
 
 
 @dataclass
@@ -84,8 +72,10 @@ def retrying(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         warn(state)
 
     return retry(
-        retry=retry_if_exception_type(TRANSIENT),
-        wait=wait_exponential_jitter(initial=0.2, max=15),
+        # Errors worth waiting out only: a store restarting, a deadlock, a dropped
+        # connection (streams.poison). A deterministic error is raised at once.
+        retry=retry_if_exception(is_transient),
+        wait=wait_exponential_jitter(multiplier=0.2, max=15),
         before_sleep=before_sleep,
         reraise=True,
     )
@@ -125,7 +115,18 @@ class LedgerPipeline:
                 result.partitions[customer] = item.partition
         if valid:
             started = time.perf_counter()
-            result.snapshot = retrying("ledger")(self.ledger.write)(valid)
+            write = retrying("ledger")(self.ledger.write)
+            try:
+                result.snapshot = write(valid)
+            except Exception as exc:
+                if not is_deterministic(exc):
+                    raise
+                # A poison record: find it, dead-letter it, apply the rest.
+                result.snapshot, rejected = bisect_write(write, valid, exc)
+                result.dead_letters.extend(rejected)
+                result.events -= len(rejected)
+                for letter in rejected:
+                    DEAD.labels(letter.reason).inc()
             result.seconds["ledger"] = time.perf_counter() - started
             SINK_SECONDS.labels("ledger").observe(result.seconds["ledger"])
         for event_type, count in result.by_type.items():

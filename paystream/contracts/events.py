@@ -76,7 +76,7 @@ class Event(BaseModel):
 
     event_id: uuid.UUID
     event_type: str
-    schema_version: int = Field(default=1, ge=1)
+    schema_version: int = Field(default=1, ge=1, le=1000)
     occurred_at: UtcDatetime
 
     def partition_key(self) -> str:
@@ -159,7 +159,8 @@ class OrderLine(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    line_no: int = Field(ge=1)
+    # Bounded by the ledger's INT column, so an absurd value is refused here, not by MySQL.
+    line_no: int = Field(ge=1, le=2_147_483_647)
     sku: Identifier
     description: ShortText = ""
     quantity: int = Field(ge=1, le=1_000_000)

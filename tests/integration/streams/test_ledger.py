@@ -161,3 +161,49 @@ def test_money_totals_reconcile_with_the_payments_table(ledger):
         ).all()
     assert sorted(map(tuple, captured)) == sorted(map(tuple, balances))
     assert captured
+
+
+def test_a_poison_record_is_dead_lettered_and_the_rest_of_its_batch_applied(ledger_settings):
+    from sqlalchemy import text as sql_text
+
+    from streams.pipeline import LedgerPipeline
+    from streams.validation import RawRecord
+
+    events = sim_events(23, customers=6, days=1)[:60]
+    poison = events[17].event_id
+
+    class PoisonedLedger(LedgerSink):
+        # MariaDB itself refuses the write when the poison event is in it: a real DataError
+        # (out of range for an INT column), as a value the contracts failed to bound would.
+        def write(self, batch):
+            if any(item.event.event_id == poison for item in batch):
+                with self.database.writer.begin() as conn:
+                    conn.execute(
+                        sql_text(
+                            "INSERT INTO order_lines (order_id, line_no, sku, description,"
+                            " quantity, unit_price_minor) VALUES ('x', 99999999999, 's', '', 1, 1)"
+                        )
+                    )
+            return super().write(batch)
+
+    database = Database(ledger_settings)
+    try:
+        pipeline = LedgerPipeline(PoisonedLedger(database))
+        records = [
+            RawRecord(f"paystream.{e.topic}", 0, i, e.to_bytes()) for i, e in enumerate(events)
+        ]
+        result = pipeline.process(records)
+        assert [d.offset for d in result.dead_letters] == [17]
+        assert result.dead_letters[0].reason == "ledger_rejected"
+        assert "Out of range" in result.dead_letters[0].detail
+        with database.writer.connect() as conn:
+            done = set(
+                conn.execute(
+                    select(ProcessedEvent.event_id).where(
+                        ProcessedEvent.event_id.in_([str(e.event_id) for e in events])
+                    )
+                ).scalars()
+            )
+        assert done == {str(e.event_id) for e in events} - {str(poison)}
+    finally:
+        database.dispose()
