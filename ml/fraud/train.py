@@ -33,7 +33,13 @@ from ml.fraud.split import TemporalSplit, temporal_split
 from paystream.contracts.fraud_features import FEATURES
 from paystream.settings import MLflowSettings, Settings
 from paystream.stores import mlflow as registry
-from paystream.stores.fraud_model import DECLINE_TAG, FEATURES_TAG, MODEL_NAME, REVIEW_TAG
+from paystream.stores.fraud_model import (
+    DECLINE_TAG,
+    FEATURES_TAG,
+    MODEL_NAME,
+    REVIEW_TAG,
+    check_safe_format,
+)
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +240,10 @@ def champion_auc_pr(
     tags = MlflowClient(mlflow_settings.tracking_uri).get_model_version(name, version).tags
     if tags.get(FEATURES_TAG, ",".join(FEATURES)) != ",".join(FEATURES):
         return version, None, f"champion v{version} was trained on another feature list"
-    champion = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+    uri = f"models:/{name}/{version}"
+    # The champion is compared, so it is loaded: the same format check as the risk agent's.
+    check_safe_format(mlflow.models.get_model_info(uri).flavors.get("sklearn", {}), uri)
+    champion = mlflow.sklearn.load_model(uri)
     from ml.fraud.evaluate import average_precision
 
     value = average_precision(y, fraud_scores(champion, rows))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ from paystream.contracts.events import (
     RefundReason,
     event_id_for,
 )
-from paystream.money import Money, MoneyError, to_minor_units
+from paystream.contracts.pan import contains_pan
+from paystream.money import MAX_MINOR_UNITS, Money, MoneyError, to_minor_units
 
 SOURCE = "online_retail.csv.gz"
 CURRENCY = "GBP"
@@ -140,7 +142,34 @@ class ReplaySummary:
         )
 
 
+# What the event contracts accept (paystream.contracts.events.Identifier and friends): a line
+# that would break them is routed here, so that one bad row never stops the replay.
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_.:\-]{1,60}$")
+_MAX_QUANTITY = 1_000_000
+_MAX_COUNTRY = 64
+
+
+def _field_reason(line: RetailLine) -> str | None:
+    if not _IDENTIFIER.match(line.stock_code.replace(" ", "_")):
+        return "invalid_sku"
+    if not _IDENTIFIER.match(line.invoice) or (
+        line.customer and not _IDENTIFIER.match(line.customer)
+    ):
+        return "invalid_identifier"
+    if abs(line.quantity) > _MAX_QUANTITY:
+        return "quantity_out_of_range"
+    if len(line.country) > _MAX_COUNTRY:
+        return "country_too_long"
+    if any(contains_pan(text) for text in (line.description, line.customer, line.stock_code)):
+        # Never produced, and the routed copy is masked (paystream.contracts.pan).
+        return "card_number"
+    return None
+
+
 def _routing_reason(line: RetailLine) -> str | None:
+    field_reason = _field_reason(line)
+    if field_reason is not None:
+        return field_reason
     if line.unit_price < 0:
         return "negative_price"
     if line.unit_price == 0:
@@ -152,9 +181,11 @@ def _routing_reason(line: RetailLine) -> str | None:
     if not line.is_cancellation and line.quantity <= 0:
         return "negative_quantity"
     try:
-        to_minor_units(line.unit_price, CURRENCY)
+        unit_minor = to_minor_units(line.unit_price, CURRENCY)
     except MoneyError:
         return "sub_penny_price"
+    if unit_minor * abs(line.quantity) > MAX_MINOR_UNITS:
+        return "amount_out_of_range"
     return None
 
 
@@ -179,8 +210,11 @@ def _parse(line_no: int, row: list[str]) -> RetailLine:
     )
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
 def _raw(row: list[str]) -> bytes:
-    return ",".join(row).encode()
+    return ",".join(row).encode("utf-8", errors="surrogateescape")
 
 
 def read_invoices(
@@ -194,7 +228,9 @@ def read_invoices(
     invoices: dict[str, list[RetailLine]] = defaultdict(list)
     routed: list[Routed] = []
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", newline="", encoding="utf-8") as handle:
+    # Bytes that are not UTF-8 become lone surrogates instead of stopping the read; the row
+    # holding them is routed as invalid_utf8 with its original bytes.
+    with opener(path, "rt", newline="", encoding="utf-8", errors="surrogateescape") as handle:
         reader = csv.reader(handle)
         if next(reader, None) != HEADER:
             raise ValueError(f"{path} does not start with the Online Retail header {HEADER}")
@@ -202,6 +238,9 @@ def read_invoices(
             if limit is not None and line_no > limit:
                 break
             summary.lines += 1
+            if any(_SURROGATE.search(cell) for cell in row):
+                routed.append(Routed(line_no, "invalid_utf8", _raw(row)))
+                continue
             try:
                 line = _parse(line_no, row)
             except (ValueError, InvalidOperation):

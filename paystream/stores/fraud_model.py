@@ -73,8 +73,42 @@ def load_version(settings: MLflowSettings, name: str, version: str) -> FraudMode
             f"{name} v{version} has no valid {REVIEW_TAG}/{DECLINE_TAG} tags; "
             "register models with `paystream train fraud`"
         ) from exc
-    model = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+    uri = f"models:/{name}/{version}"
+    check_safe_format(mlflow.models.get_model_info(uri).flavors.get("sklearn", {}), uri)
+    model = mlflow.sklearn.load_model(uri)
     return FraudModel(name, version, model, review, decline)
+
+
+#: Module prefixes whose types a loaded model may contain (skops refuses all others).
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+
+
+def check_safe_format(flavor: dict[str, Any], uri: str) -> None:
+    """Refuse a model whose loading could run code.
+
+    MLflow's default sklearn format is a pickle, and unpickling runs whatever the file says:
+    anyone able to register a version in an unauthenticated MLflow could run code in every
+    risk agent, next to every credential. Only skops files load here, and only when the types
+    they ask skops to trust are scikit-learn's, NumPy's or SciPy's (the list is written by
+    whoever logged the model, so it is checked rather than believed).
+
+    Raises:
+        ConfigurationError: the version is not in the skops format, or trusts other types.
+    """
+    form = flavor.get("serialization_format")
+    if form != "skops":
+        raise ConfigurationError(
+            f"{uri} is stored as {form or 'an unknown format'!r}, which can run code when "
+            "loaded; only skops models load (register with `paystream train fraud`)"
+        )
+    foreign = [
+        t for t in flavor.get("skops_trusted_types") or [] if not t.startswith(TRUSTED_PREFIXES)
+    ]
+    if foreign:
+        raise ConfigurationError(
+            f"{uri} asks to trust types outside scikit-learn, NumPy and SciPy: "
+            f"{', '.join(foreign[:5])}; refusing to load it"
+        )
 
 
 def load_champion(

@@ -121,3 +121,51 @@ def test_a_file_without_the_expected_header_is_refused(tmp_path):
     path.write_text("a,b,c\n1,2,3\n")
     with pytest.raises(ValueError, match="header"):
         run(path)
+
+
+HOSTILE = [
+    (
+        "536401,85/123A,SLASH IN THE SKU,6,2010-12-01 08:26:00,2.55,17850,United Kingdom",
+        "invalid_sku",
+    ),
+    (
+        "536402,71053,A MILLION AND ONE,1000001,2010-12-01 08:26:00,3.39,17850,United Kingdom",
+        "quantity_out_of_range",
+    ),
+    ("536403,71054,LONG COUNTRY,6,2010-12-01 08:26:00,3.39,17851," + "X" * 65, "country_too_long"),
+    (
+        "536404,71055,CARD 4111 1111 1111 1111 IN TEXT,6,2010-12-01 08:26:00,3.39,17852,France",
+        "card_number",
+    ),
+    (
+        "536405,71056,HUGE PRICE,1000,2010-12-01 08:26:00,99999999999999,17853,France",
+        "amount_out_of_range",
+    ),
+    (
+        "536406,71057,CUSTOMER/WITH/SLASH,6,2010-12-01 08:26:00,3.39,17/854,France",
+        "invalid_identifier",
+    ),
+]
+
+
+def test_hostile_rows_are_routed_with_a_reason_and_the_replay_goes_on(tmp_path):
+    path = tmp_path / "hostile.csv.gz"
+    good = ROWS[0]
+    with gzip.open(path, "wb") as handle:
+        handle.write(HEADER.encode())
+        for row, _ in HOSTILE:
+            handle.write(row.encode() + b"\n")
+        # Not UTF-8 at all: a Latin-1 e-acute in the description.
+        handle.write(b"536407,71058,CAF\xe9 SET,6,2010-12-01 08:26:00,3.39,17855,France\n")
+        handle.write(good.encode() + b"\n")
+    summary, events, routed = run(path)
+    reasons = {r.line_no: r.reason for r in routed}
+    assert [reasons.get(i + 1) for i in range(len(HOSTILE))] == [reason for _, reason in HOSTILE]
+    assert reasons[len(HOSTILE) + 1] == "invalid_utf8"
+    assert b"\xe9" in routed[-1].raw  # the original bytes, for the dead letter
+    # The good line after them still became its order, and every event is valid on the wire.
+    orders = [e for e in events if e.event_type == "order.placed"]
+    assert [o.order_id for o in orders] == ["ord-536365"]
+    for event in events:
+        parse_event(event.to_bytes())
+    assert summary.lines == len(HOSTILE) + 2
