@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,7 +21,7 @@ from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
 from paystream.bus.kafka import event_record, new_producer
-from paystream.contracts import Event
+from paystream.contracts import Event, event_id_for
 from paystream.errors import ServiceUnavailableError
 from paystream.settings import KafkaSettings
 
@@ -106,13 +107,33 @@ class Claim:
     response: dict[str, Any] | None = None
 
 
-class IdempotencyStore:
-    """``SET NX`` records: first a pending claim, then the response to replay."""
+def payment_event_id(merchant_id: str, idempotency_key: str, digest: str) -> uuid.UUID:
+    """The event (and payment) id of an intake request: its merchant, key *and* body.
 
-    def __init__(self, redis: Redis[Any], namespace: str, ttl_s: int) -> None:
+    With the key alone, the same key reused with another body after its record expired (or
+    after a failed publish released it) got the first payment's id, and the ledger silently
+    dropped the new payment as a repeat. With the body's hash in it, a retry of the same
+    request still maps to the same payment, whenever it comes, and a different request never
+    does.
+    """
+    return event_id_for("api", "payment", merchant_id, idempotency_key, digest)
+
+
+#: How long a claim may stay pending: a request that crashed mid-publish frees its key after
+#: this, rather than answering 409 for the record's whole lifetime.
+PENDING_LEASE_S = 60
+
+
+class IdempotencyStore:
+    """``SET NX`` records: first a pending claim (short lease), then the response to replay."""
+
+    def __init__(
+        self, redis: Redis[Any], namespace: str, ttl_s: int, lease_s: int = PENDING_LEASE_S
+    ) -> None:
         self.redis = redis
         self.prefix = f"{namespace}:api:idem:"
         self.ttl_s = ttl_s
+        self.lease_s = min(lease_s, ttl_s)
 
     def _key(self, merchant_id: str, idempotency_key: str) -> str:
         # Hashed so that any header value makes a bounded, safe Redis key.
@@ -123,7 +144,7 @@ class IdempotencyStore:
         """Claim the key for a body hash, or report what an earlier request left."""
         key = self._key(merchant_id, idempotency_key)
         pending = json.dumps({"body_hash": digest, "state": "pending"})
-        if await self.redis.set(key, pending, nx=True, ex=self.ttl_s):
+        if await self.redis.set(key, pending, nx=True, ex=self.lease_s):
             return Claim("new")
         raw = await self.redis.get(key)
         if raw is None:  # expired between the two calls: claim again

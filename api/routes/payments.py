@@ -12,9 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import text
 
 from api.dependencies import MerchantDep, ResourcesDep
-from api.intake import body_hash
+from api.intake import body_hash, payment_event_id
 from api.problems import ApiProblem, not_found, problem_responses
-from paystream.contracts import event_id_for
 from paystream.contracts.events import Identifier, PaymentAuthorized, PaymentMethod
 from paystream.contracts.pan import contains_pan
 from paystream.contracts.served import StoredDecision
@@ -91,6 +90,15 @@ class PaymentRequest(BaseModel):
             raise ValueError(
                 "looks like a card number (PAN); card numbers are never accepted in any field"
             )
+        return value
+
+    @field_validator("amount")
+    @classmethod
+    def _positive_amount(cls, value: Money) -> Money:
+        # A zero payment moves no money but would link its customer to this merchant (and to
+        # the data that link opens). Card verification is not an intake type here.
+        if value.amount_minor <= 0:
+            raise ValueError("amount_minor must be at least 1 (zero-amount payments are refused)")
         return value
 
     @field_validator("card_fingerprint")
@@ -181,9 +189,11 @@ async def create_payment(
 ) -> JSONResponse:
     """Validate the payment and produce a ``payment.authorized`` event (acks=all).
 
-    The event id (and payment id) derive from the merchant and the ``Idempotency-Key``:
-    the same key with the same body returns the same response without producing again;
-    the same key with another body is a 409. Records are kept 24 h.
+    The event id (and payment id) derive from the merchant, the ``Idempotency-Key`` and the
+    body's hash: the same key with the same body returns the same response without producing
+    again (and maps to the same payment even after the record expired); the same key with
+    another body is a 409 while the record lives (24 h). A claim left pending by a crash
+    frees the key after a minute.
     """
     merchant_id = principal.merchant_id
     assert merchant_id is not None
@@ -206,7 +216,7 @@ async def create_payment(
         return JSONResponse(
             claim.response, status_code=claim.status, headers={"Idempotent-Replayed": "true"}
         )
-    event_id = event_id_for("api", "payment", merchant_id, idempotency_key)
+    event_id = payment_event_id(merchant_id, idempotency_key, digest)
     payment_id = f"pay_{event_id.hex}"
     event = PaymentAuthorized(
         event_id=event_id,

@@ -137,3 +137,57 @@ def test_customer_key_cannot_pay_for_another_customer(api_world):
         other = _post(client, {**BODY, "customer_id": "C2"}, f"k-{uuid.uuid4()}")
     assert own.status_code == 202
     assert other.status_code == 403
+
+
+def _expire(settings, key):
+    """Drop one Idempotency-Key's record, as its 24 h expiry would."""
+    import redis
+
+    from api.intake import IdempotencyStore
+
+    record = IdempotencyStore(None, settings.streams.namespace, 1)._key("M-alpha", key)
+    client = redis.Redis.from_url(settings.redis.url.get_secret_value())
+    try:
+        assert client.delete(record) == 1
+    finally:
+        client.close()
+
+
+def test_a_key_reused_after_its_record_expired_with_another_body_is_a_new_payment(api_world):
+    key = f"reuse-{uuid.uuid4()}"
+    other_body = {**BODY, "amount": {"amount_minor": 999, "currency": "GBP"}}
+    with api_world.client("alpha") as client:
+        first = _post(client, BODY, key)
+        _expire(api_world.settings, key)
+        second = _post(client, other_body, key)
+        _expire(api_world.settings, key)
+        retried = _post(client, BODY, key)  # the first request again, after expiry
+    assert first.status_code == second.status_code == retried.status_code == 202
+    assert second.json()["payment_id"] != first.json()["payment_id"]
+    # The same request maps to the same payment whenever it comes: the ledger dedups it.
+    assert retried.json()["payment_id"] == first.json()["payment_id"]
+
+
+def test_a_pending_claim_holds_its_key_for_a_short_lease_only(api_world):
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    from api.intake import PENDING_LEASE_S, IdempotencyStore
+
+    async def go():
+        client = Redis.from_url(api_world.settings.redis.url.get_secret_value())
+        store = IdempotencyStore(client, f"lease-{uuid.uuid4().hex[:6]}", ttl_s=86400)
+        try:
+            claim = await store.claim("M-alpha", "k", "digest")
+            ttl = await client.ttl(store._key("M-alpha", "k"))
+            await store.complete("M-alpha", "k", "digest", 202, {"ok": True})
+            done_ttl = await client.ttl(store._key("M-alpha", "k"))
+            return claim.state, ttl, done_ttl
+        finally:
+            await client.aclose()
+
+    state, pending_ttl, done_ttl = asyncio.run(go())
+    assert state == "new"
+    assert 0 < pending_ttl <= PENDING_LEASE_S
+    assert done_ttl > 86000

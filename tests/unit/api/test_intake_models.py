@@ -147,3 +147,9 @@ def test_lifetimes_are_capped_at_a_day_on_the_way_out_and_in():
     now = int(datetime.now(UTC).timestamp())
     year = jwt.encode(_claims(iat=now, exp=now + 365 * 86400), SECRET, algorithm="HS256")
     assert issuer.verify(year) is None
+
+
+def test_a_zero_amount_payment_is_refused():
+    with pytest.raises(ValidationError, match="at least 1"):
+        PaymentRequest.model_validate({**GOOD, "amount": {"amount_minor": 0, "currency": "GBP"}})
+    assert PaymentRequest.model_validate({**GOOD, "amount": {"amount_minor": 1, "currency": "JPY"}})
