@@ -1,10 +1,12 @@
 """Bronze ingestion: Kafka (or Event Hubs' Kafka endpoint) → Delta ``bronze/events``.
 
-A Structured Streaming query reads every domain topic and appends the raw records (key,
-value bytes, topic, partition, offset, Kafka timestamp) with the ingest time and an
-``ingest_date`` partition column. The query's checkpoint records the offsets it has
-committed to Delta, and Delta's streaming sink commits each micro-batch exactly once, so a
-re-run (or a crash and restart) lands every Kafka record exactly once.
+A Structured Streaming query reads every domain topic and appends the records (key, value
+bytes, topic, partition, offset, Kafka timestamp) with the ingest time and an ``ingest_date``
+partition column. A value is stored as the contract re-serializes it: fields no contract
+knows are dropped, and a record holding a card number keeps only a masked copy. The query's
+checkpoint records the offsets it has committed to Delta, and Delta's streaming sink commits
+each micro-batch exactly once, so a re-run (or a crash and restart) lands every Kafka record
+exactly once.
 
 The dead-letter topic is left out on purpose: its records are not events but envelopes
 around rejected bytes, already inspectable with ``paystream dlq``, and bronze should hold
@@ -13,6 +15,7 @@ what the silver parser can be asked to read.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +23,7 @@ from paystream.contracts import TOPICS
 from paystream.settings import KafkaSettings
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
     from lakehouse.paths import LakePaths
@@ -87,16 +91,39 @@ def raw_stream(spark: SparkSession, settings: KafkaSettings, shaded: bool = Fals
         .load()
     )
     now = fn.current_timestamp()
-    return frame.select(
-        fn.col("key").cast("string").alias("key"),
-        fn.col("value"),
-        fn.col("topic"),
-        fn.col("partition"),
-        fn.col("offset"),
-        fn.col("timestamp").alias("kafka_timestamp"),
-        now.alias("ingested_at"),
-        fn.to_date(now).alias("ingest_date"),
+    return _storable_values(
+        frame.select(
+            fn.col("key").cast("string").alias("key"),
+            fn.col("value"),
+            fn.col("topic"),
+            fn.col("partition"),
+            fn.col("offset"),
+            fn.col("timestamp").alias("kafka_timestamp"),
+            now.alias("ingested_at"),
+            fn.to_date(now).alias("ingest_date"),
+        )
     )
+
+
+_BRONZE_DDL = (
+    "key string, value binary, topic string, partition int, offset long, "
+    "kafka_timestamp timestamp, ingested_at timestamp, ingest_date date"
+)
+
+
+def _storable_rows(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    # Runs in Spark's Python workers: import there, not at module import.
+    from paystream.contracts.storable import storable
+
+    for frame in frames:
+        frame["value"] = [None if v is None else storable(bytes(v)) for v in frame["value"]]
+        yield frame
+
+
+def _storable_values(frame: DataFrame) -> DataFrame:
+    """Bronze keeps no card number and no field the contracts do not know
+    (:func:`paystream.contracts.storable.storable`); its other columns are Kafka's own."""
+    return frame.mapInPandas(_storable_rows, _BRONZE_DDL)  # type: ignore[arg-type]
 
 
 def ingest(

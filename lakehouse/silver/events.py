@@ -11,23 +11,24 @@ micro-batch to :func:`process_batch`, which
    ``silver/events_<topic>`` (``events_payments``, ``events_orders``, ...), MERGEd on
    ``event_id`` with insert-only semantics, so duplicates and re-runs change nothing.
 
-A field the contract does not know (a newer producer's optional field) becomes a new column
-through schema evolution instead of being dropped; older rows read it as null.
+A field the contract does not know is dropped: bronze already stores events as the contract
+re-serializes them (:func:`paystream.contracts.storable.storable`), and silver parses only
+the contract's own fields, so an extra ``"pan"`` can never become a column. A field becomes a
+column when the contract that defines it ships. A record bronze refused for a card number is
+quarantined with the reason ``card_number``, as the stream dead-letters it.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from lakehouse.silver.schemas import infer_extra_type, topic_schema
+from lakehouse.silver.schemas import topic_schema
 
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.types import StructType
 
     from lakehouse.paths import LakePaths
 
@@ -37,7 +38,7 @@ SOURCE_COLUMNS = ("_topic", "_partition", "_offset", "_kafka_timestamp", "_inges
 _VALIDATED_DDL = (
     "topic string, partition int, offset long, key string, value string, "
     "kafka_timestamp timestamp, ingested_at timestamp, ok boolean, logical_topic string, "
-    "event_type string, reason string, message string, extras string"
+    "event_type string, reason string, message string"
 )
 
 
@@ -49,6 +50,8 @@ def event_table(topic: str) -> str:
 def _validate_rows(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     # Runs in Spark's Python workers: import there, not at module import.
     from paystream.contracts import ContractError, parse_event
+    from paystream.contracts.pan import find_pan_in_json, mask_pans
+    from paystream.contracts.storable import refused_reason
 
     for frame in frames:
         ok: list[bool] = []
@@ -57,11 +60,17 @@ def _validate_rows(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         types: list[str | None] = []
         reasons: list[str | None] = []
         messages: list[str | None] = []
-        extras: list[str | None] = []
         for raw in frame["value"]:
             data = bytes(raw) if raw is not None else b""
-            texts.append(data.decode("utf-8", errors="replace"))
+            texts.append(mask_pans(data.decode("utf-8", errors="replace")))
+            refused = refused_reason(data)
+            pan_at = None if refused else find_pan_in_json(data)
             try:
+                if refused or pan_at:
+                    raise ContractError(
+                        refused or "card_number",
+                        f"{pan_at or 'a field'}: looks like a card number (PAN)",
+                    )
                 event = parse_event(data)
             except ContractError as exc:
                 ok.append(False)
@@ -69,17 +78,12 @@ def _validate_rows(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
                 types.append(None)
                 reasons.append(exc.reason)
                 messages.append(str(exc)[:500])
-                extras.append(None)
                 continue
             ok.append(True)
             topics.append(type(event).topic)
             types.append(event.event_type)
             reasons.append(None)
             messages.append(None)
-            unknown = {
-                k: v for k, v in json.loads(data).items() if k not in type(event).model_fields
-            }
-            extras.append(json.dumps(unknown) if unknown else None)
         out = frame.drop(columns=["value"]).assign(
             value=texts,
             ok=ok,
@@ -87,7 +91,6 @@ def _validate_rows(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             event_type=types,
             reason=reasons,
             message=messages,
-            extras=extras,
         )
         yield out
 
@@ -96,37 +99,6 @@ def validate(frame: DataFrame) -> DataFrame:
     """Bronze rows with the contract's verdict: ``ok``, ``reason``, ``logical_topic``, ..."""
     columns = ["topic", "partition", "offset", "key", "value", "kafka_timestamp", "ingested_at"]
     return frame.select(*columns).mapInPandas(_validate_rows, _VALIDATED_DDL)  # type: ignore[arg-type]
-
-
-def _extra_fields(
-    spark: SparkSession, valid: DataFrame, topic: str, base: StructType, target: str
-) -> StructType:
-    """``base`` plus the fields of this topic's events that the contract does not know."""
-    from pyspark.sql import functions as fn
-    from pyspark.sql import types as st
-
-    from lakehouse.tables import exists
-
-    samples = (
-        valid.where((fn.col("logical_topic") == topic) & fn.col("extras").isNotNull())
-        .select("extras")
-        .distinct()
-        .limit(1000)
-        .collect()
-    )
-    if not samples:
-        return base
-    existing: dict[str, Any] = {}
-    if exists(spark, target):
-        existing = {f.name: f.dataType for f in spark.read.format("delta").load(target).schema}
-    known = {f.name for f in base}
-    found: dict[str, Any] = {}
-    for row in samples:
-        for name, value in json.loads(row["extras"]).items():
-            if name in known or (name in found and value is None):
-                continue
-            found[name] = existing.get(name) or infer_extra_type(value)
-    return st.StructType([*base.fields, *(st.StructField(n, t, True) for n, t in found.items())])
 
 
 @dataclass
@@ -172,9 +144,9 @@ def process_batch(
         for row in sorted((r for r in verdicts if r["ok"]), key=lambda r: r["logical_topic"]):
             topic = row["logical_topic"]
             target = paths.table("silver", event_table(topic))
-            schema = _extra_fields(spark, valid, topic, topic_schema(topic), target)
             parsed = valid.where(fn.col("logical_topic") == topic).select(
-                fn.from_json("value", schema).alias("e"),
+                # The contract's fields only: anything else in the JSON is not read.
+                fn.from_json("value", topic_schema(topic)).alias("e"),
                 fn.col("topic").alias("_topic"),
                 fn.col("partition").alias("_partition"),
                 fn.col("offset").alias("_offset"),

@@ -3,8 +3,7 @@
 Silver parses each topic's events with the union of its event types' contract schemas, so
 the column types are the contract's, never a guess: ``date-time`` strings become timestamps,
 ``date`` strings dates, money structs of longs, ``features`` a map of doubles. Fields the
-contract does not know yet (a newer schema version's optional fields) are typed from the
-data by :func:`infer_extra_type` and added to the table by schema evolution.
+contract does not know are not read (see :mod:`lakehouse.silver.events`).
 """
 
 from __future__ import annotations
@@ -109,20 +108,3 @@ def topic_schema(topic: str) -> StructType:
     from pyspark.sql import types as st
 
     return st.StructType.fromJson(json.loads(_topic_schema_json(topic)))
-
-
-def infer_extra_type(value: Any) -> DataType:
-    """Spark type of a field the contract does not know, from one sample value.
-
-    Scalars keep their JSON type; objects and arrays are kept as their JSON text, which is
-    lossless and cannot clash with a later sample of another shape.
-    """
-    from pyspark.sql import types as st
-
-    if isinstance(value, bool):
-        return st.BooleanType()
-    if isinstance(value, int):
-        return st.LongType()
-    if isinstance(value, float):
-        return st.DoubleType()
-    return st.StringType()

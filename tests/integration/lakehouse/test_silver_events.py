@@ -1,4 +1,4 @@
-"""Silver event refinement on real Spark: quarantine, dedup and schema evolution."""
+"""Silver event refinement on real Spark: quarantine, dedup, unknown fields, card numbers."""
 
 from __future__ import annotations
 
@@ -57,22 +57,25 @@ def test_malformed_records_go_to_quarantine_and_duplicates_land_once(spark, tmp_
     assert reasons == ["malformed_json", "malformed_json", "unknown_event_type"]
 
 
-def test_a_new_optional_field_in_a_newer_event_version_becomes_a_new_column(spark, tmp_path):
+def test_fields_the_contract_does_not_know_never_become_columns(spark, tmp_path):
     paths = LakePaths.of(tmp_path)
     stats = BatchStats()
-    process_batch(spark, _batch(spark, [_captured(), _captured()]), paths, stats)
-    table = paths.table("silver", "events_payments")
-    assert "loyalty_tier" not in spark.read.format("delta").load(table).columns
+    newer = _captured(version=2, loyalty_tier="gold", pan_hint="x")
+    process_batch(spark, _batch(spark, [_captured(), newer]), paths, stats)
+    frame = spark.read.format("delta").load(paths.table("silver", "events_payments"))
+    assert "loyalty_tier" not in frame.columns and "pan_hint" not in frame.columns
+    assert frame.count() == 2 and stats.valid == 2
 
-    newer = _captured(version=2, loyalty_tier="gold", installments=3)
-    process_batch(spark, _batch(spark, [newer], start=10), paths, stats)
 
-    frame = spark.read.format("delta").load(table)
-    types = dict(frame.dtypes)
-    assert types["loyalty_tier"] == "string" and types["installments"] == "bigint"
-    rows = {r["schema_version"]: r for r in frame.collect()}
-    assert rows[2]["loyalty_tier"] == "gold" and rows[2]["installments"] == 3
-    assert frame.where("schema_version = 1 AND loyalty_tier IS NULL").count() == 2
-    # The version before the evolution still reads with its own schema.
-    old = spark.read.format("delta").option("versionAsOf", 0).load(table)
-    assert "loyalty_tier" not in old.columns and old.count() == 2
+def test_a_card_number_is_quarantined_masked_never_stored(spark, tmp_path):
+    from paystream.contracts.storable import storable
+
+    paths = LakePaths.of(tmp_path)
+    stats = BatchStats()
+    raw = _captured(ip_note="card 4111 1111 1111 1111")
+    process_batch(spark, _batch(spark, [raw, storable(raw)]), paths, stats)
+    quarantine = spark.read.format("delta").load(paths.table("silver", "events_quarantine"))
+    rows = quarantine.collect()
+    assert [r["reason"] for r in rows] == ["card_number", "card_number"]
+    assert not any("4111 1111 1111 1111" in r["value"] for r in rows)
+    assert stats.valid == 0

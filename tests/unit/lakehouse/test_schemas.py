@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import types as st
 
-from lakehouse.silver.schemas import ENVELOPE, infer_extra_type, topic_schema
+from lakehouse.silver.schemas import ENVELOPE, topic_schema
 from paystream.contracts import TOPICS
 
 
@@ -29,10 +29,3 @@ def test_contract_types_map_to_spark_types_money_stays_integer():
     decisions = {f.name: f.dataType for f in topic_schema("decisions").fields}
     assert decisions["features"] == st.MapType(st.StringType(), st.DoubleType())
     assert decisions["score"] == st.DoubleType()
-
-
-def test_unknown_fields_are_typed_from_their_json_value():
-    assert infer_extra_type(True) == st.BooleanType()
-    assert infer_extra_type(3) == st.LongType()
-    assert infer_extra_type(0.5) == st.DoubleType()
-    assert infer_extra_type({"a": 1}) == st.StringType()

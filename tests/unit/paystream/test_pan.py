@@ -88,3 +88,24 @@ def test_a_dead_letter_never_holds_the_card_number():
     assert VISA not in letter.detail and VISA.encode() not in letter.original
     assert b"411111******1111" in letter.original
     assert VISA.encode() not in wire
+
+
+def test_stores_keep_events_without_unknown_fields_and_never_a_card_number():
+    from paystream.contracts.storable import refused_reason, storable
+
+    event = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "payment.captured",
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "payment_id": "p1",
+        "customer_id": "c1",
+        "merchant_id": "m1",
+        "amount": {"amount_minor": 1, "currency": "HKD"},
+    }
+    extra = storable(json.dumps({**event, "loyalty_tier": "gold"}).encode())
+    assert "loyalty_tier" not in json.loads(extra) and json.loads(extra)["payment_id"] == "p1"
+    refused = storable(json.dumps({**event, "pan": VISA}).encode())
+    assert refused_reason(refused) == "card_number" and VISA.encode() not in refused
+    assert json.loads(refused)["at"] == "pan"
+    assert storable(b"{not json") == b"{not json"
+    assert refused_reason(extra) is None
