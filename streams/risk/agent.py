@@ -19,6 +19,7 @@ import faust
 
 from paystream.contracts import ContractError, parse_event
 from paystream.contracts.events import PaymentAuthorized
+from paystream.contracts.pan import find_pan_in_json
 from paystream.settings import Settings
 from streams.app import faust_settings
 from streams.pipeline import retrying
@@ -32,15 +33,19 @@ def authorizations(values: list[bytes]) -> list[PaymentAuthorized]:
     """The valid authorizations among raw payment-topic records.
 
     Everything else is skipped here: captures and refunds are not scored, and malformed
-    records are dead-lettered by the materializing workers, which read the same topic.
+    records (tombstones without a value, a card number in any field) are dead-lettered by the
+    ledger's workers, which read the same topic. Nothing here raises on a bad record.
     """
     found: list[PaymentAuthorized] = []
     for value in values:
-        if b'"payment.authorized"' not in value:
+        if not value or b'"payment.authorized"' not in value:
+            continue
+        # A card number must not reach the decision store either (paystream.contracts.pan).
+        if find_pan_in_json(value) is not None:
             continue
         try:
             event = parse_event(value)
-        except ContractError:
+        except (ContractError, ValueError, TypeError, RecursionError):
             continue
         if isinstance(event, PaymentAuthorized):
             found.append(event)
@@ -88,12 +93,12 @@ def create_risk_app(settings: Settings) -> faust.App:
         marking: set[asyncio.Task[None]] = set()
         try:
             async for events in stream.take_events(risk.batch_size, within=risk.batch_within_s):  # type: ignore[attr-defined]
-                batch = authorizations([e.value for e in events])
-                if not batch:
-                    continue
                 # As in the materializing agent: take_events acknowledges in a `finally:`,
                 # so a batch must never be left half-done. Errors and cancellation exit hard.
                 try:
+                    batch = authorizations([e.value for e in events])
+                    if not batch:
+                        continue
                     started = time.perf_counter()
                     result = await asyncio.to_thread(retrying("risk")(scorer.score), batch)
                     scored = time.perf_counter()

@@ -107,7 +107,9 @@ log = logging.getLogger(__name__)
 # Label of the vertex that marks a namespace as fully built from the ledger.
 MARKER_LABEL = "meta"
 # Cosmos reports throttling and timeouts as server errors; those are worth retrying.
-_TRANSIENT_COSMOS = {408, 429, 449, 503}
+# 409: two workers created the same shared vertex (a device, a card) at once; the retry's
+# fold/coalesce finds the vertex the other one wrote.
+_TRANSIENT_COSMOS = {408, 409, 429, 449, 503}
 _TRANSIENT_TINKERPOP = {598}
 # Throttled requests (Cosmos 429) are retried here, after the wait Cosmos asks for, this many
 # times before the pipeline's own backoff takes over.
