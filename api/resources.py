@@ -122,6 +122,15 @@ class Resources:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Create the resources on start-up and release them on shutdown."""
     resources: Resources = app.state.resources
+    api = resources.settings.api
+    metrics_server = None
+    if api.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        metrics_server, _ = start_http_server(
+            api.metrics_port, addr=api.host, registry=resources.metrics.registry
+        )
+        log.info("metrics on http://%s:%d/metrics", api.host, api.metrics_port)
     try:
         await resources.producer.start()
     except Exception as exc:
@@ -129,4 +138,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
         await asyncio.shield(resources.close())

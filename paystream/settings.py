@@ -228,6 +228,9 @@ class ApiSettings(BaseModel):
     # HMAC key for stored API-key hashes: a leaked key store alone cannot be brute-forced.
     key_pepper: SecretStr | None = None
     idempotency_ttl_s: int = 24 * 3600
+    # Serve /metrics on this port (bound to ``host``) instead of the API's own, so that only
+    # the scraper's network reaches it; None keeps it on the API port.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # Larger request bodies get 413 before they are read (a payment is well under 1 KiB).
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     # How often cached Delta gold table handles look for new versions.

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from api.dependencies import AnalystDep, ResourcesDep
-from api.problems import PROBLEM_JSON, problem_responses
+from api.problems import PROBLEM_JSON, not_found, problem_responses
 from api.resources import Resources
 from paystream.contracts.gold import SERVED_TABLES
 
@@ -153,5 +153,10 @@ async def status(resources: ResourcesDep, principal: AnalystDep) -> Readiness:
     },
 )
 async def metrics(resources: ResourcesDep) -> Response:
-    """Request counts, latency histograms, accepted payments and rate-limit refusals."""
+    """Request counts, latency histograms, accepted payments and rate-limit refusals.
+
+    404 when ``api.metrics_port`` moves them to a port of their own.
+    """
+    if resources.settings.api.metrics_port is not None:
+        raise not_found("metrics are served on their own port")
     return Response(generate_latest(resources.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -118,3 +118,19 @@ def test_redis_down_is_a_503_naming_redis(api_world, no_redis):
         ready = client.get("/readyz")
     assert ready.status_code == 503
     assert "Redis" not in ready.text
+
+
+def test_metrics_can_move_to_a_port_of_their_own(api_world):
+    port = free_port()
+    s = api_world.settings
+    settings = s.model_copy(update={"api": s.api.model_copy(update={"metrics_port": port})})
+    server = ServerThread(create_app(settings), free_port()).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            assert client.get("/healthz").status_code == 200
+            assert client.get("/metrics").status_code == 404
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        assert scraped.status_code == 200
+        assert 'route="/healthz"' in scraped.text
+    finally:
+        server.stop()
