@@ -1,14 +1,16 @@
 """API keys and JWTs: who is calling, and which merchant (and customer) they may see.
 
 API keys look like ``psk_<key id>_<secret>``. Only an HMAC-SHA256 of the whole key, keyed by
-the ``api.key_pepper`` secret, is stored, in the Redis hash ``{ns}:api:keys`` (field = key id),
-so neither a Redis dump nor a log line can be turned back into a working key. A key is scoped
+the ``api.key_pepper`` secret, is stored: in the ledger's ``api_keys`` table (the system of
+record, :mod:`api.keys`) and, as a cache, in the Redis hash ``{ns}:api:keys`` (field = key
+id), so neither a dump nor a log line can be turned back into a working key. A key is scoped
 to one merchant, optionally to one customer of it (the app side), or carries the ``analyst``
 role for the dashboard. JWTs (HS256, ``api.jwt_secret``) carry the same scope as claims.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -17,11 +19,14 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import jwt
 from pydantic import BaseModel
 from redis.asyncio import Redis
+
+if TYPE_CHECKING:
+    from api.keys import KeyLedger
 
 Role = Literal["merchant", "analyst"]
 KEY_PREFIX = "psk"
@@ -61,6 +66,10 @@ class KeyRecord(BaseModel):
         )
 
 
+#: How long Redis remembers that a key id is unknown or revoked.
+ABSENT_S = 60
+
+
 def keys_hash_name(namespace: str) -> str:
     """Redis hash holding the key records of one namespace."""
     return f"{namespace}:api:keys"
@@ -90,16 +99,29 @@ def validate_scope(role: Role, merchant_id: str | None, customer_id: str | None)
 
 
 class KeyStore:
-    """Creates and verifies API keys against the Redis key hash, with a short local cache."""
+    """Creates and verifies API keys: the ledger is their system of record, Redis their cache.
+
+    A lookup tries this process's cache (:attr:`cache_s`, 1 s by default), then Redis, then
+    the ledger's replica, and fills Redis from what it finds. Unknown ids are cached as absent
+    in Redis for :data:`ABSENT_S`, so random ids cannot hammer the database. A revocation
+    marks the ledger row, drops the Redis copy and leaves an absent marker, so every API
+    process stops accepting the key within ``cache_s``.
+    """
 
     def __init__(
-        self, redis: Redis[Any], namespace: str, pepper: str, cache_s: float = 10.0
+        self,
+        redis: Redis[Any],
+        namespace: str,
+        pepper: str,
+        ledger: KeyLedger,
+        cache_s: float = 1.0,
     ) -> None:
         self.redis = redis
         self.name = keys_hash_name(namespace)
+        self.absent_prefix = f"{namespace}:api:nokey:"
         self.pepper = pepper
+        self.ledger = ledger
         self.cache_s = cache_s
-        # A revoked key stops working within cache_s; in exchange most requests skip Redis.
         self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
 
     async def create(
@@ -123,24 +145,43 @@ class KeyStore:
             burst=burst,
             created_at=datetime.now(UTC),
         )
+        # The ledger first: a key exists once its record is durable.
+        await asyncio.to_thread(self.ledger.insert, key_id, record)
+        # Written through, so a new key works at once even where the replica lags.
         await self.redis.hset(self.name, key_id, record.model_dump_json())
         return key_id, key
 
     async def revoke(self, key_id: str) -> bool:
-        """Delete a key; True if it existed."""
+        """Revoke a key; True if it was live. Every API process refuses it within cache_s."""
         self._cache.pop(key_id, None)
-        return bool(await self.redis.hdel(self.name, key_id))
+        revoked = await asyncio.to_thread(self.ledger.revoke, key_id)
+        await self.redis.hdel(self.name, key_id)
+        await self.redis.set(f"{self.absent_prefix}{key_id}", "1", ex=ABSENT_S)
+        return revoked
 
     async def _record(self, key_id: str) -> KeyRecord | None:
         now = time.monotonic()
         cached = self._cache.get(key_id)
         if cached is not None and now - cached[0] < self.cache_s:
             return cached[1]
-        raw = await self.redis.hget(self.name, key_id)
-        record = KeyRecord.model_validate_json(raw) if raw else None
+        record = await self._shared_record(key_id)
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[key_id] = (now, record)
+        return record
+
+    async def _shared_record(self, key_id: str) -> KeyRecord | None:
+        raw = await self.redis.hget(self.name, key_id)
+        if raw:
+            return KeyRecord.model_validate_json(raw)
+        if await self.redis.exists(f"{self.absent_prefix}{key_id}"):
+            return None
+        # Not in Redis (never cached, or Redis lost its data): the ledger decides.
+        record = await asyncio.to_thread(self.ledger.get, key_id)
+        if record is None:
+            await self.redis.set(f"{self.absent_prefix}{key_id}", "1", ex=ABSENT_S)
+        else:
+            await self.redis.hset(self.name, key_id, record.model_dump_json())
         return record
 
     async def verify(self, key: str) -> Principal | None:

@@ -14,7 +14,9 @@ from paystream.errors import ConfigurationError, ServiceUnavailableError
 from paystream.settings import get_settings
 
 app = typer.Typer(help="The HTTP API: serve it, create keys and tokens.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys (stored hashed in Redis).", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys (HMACs in the ledger, cached in Redis).", no_args_is_help=True
+)
 app.add_typer(keys_app, name="keys")
 console = Console()
 
@@ -44,17 +46,18 @@ def serve(
 async def _with_store(action: Any) -> Any:
     import redis.exceptions
 
-    from api.auth import KeyStore
+    from api.keys import admin_store
     from paystream.stores.redis import async_client
 
     settings = get_settings()
     client = async_client(settings.redis)
-    store = KeyStore(client, settings.streams.namespace, settings.api.require_secrets()[1])
+    store, database = admin_store(settings, client)
     try:
         return await action(store)
     except redis.exceptions.ConnectionError as exc:
         raise ServiceUnavailableError("Redis", "redis.url", type(exc).__name__) from exc
     finally:
+        database.dispose()
         await client.aclose()  # type: ignore[attr-defined]  # stubs predate redis 5
 
 
@@ -87,26 +90,24 @@ def create_key(
 
 @keys_app.command("list")
 def list_keys() -> None:
-    """List key ids and scopes (never the keys)."""
-    from api.auth import record_summary
-
-    records = asyncio.run(_with_store(lambda s: s.redis.hgetall(s.name)))
-    table = Table("key id", "role", "merchant", "customer", "created")
-    for key_id, raw in sorted(records.items()):
-        doc = record_summary(raw)
+    """List key ids and scopes from the ledger (never the keys), revoked ones marked."""
+    records = asyncio.run(_with_store(lambda s: asyncio.to_thread(s.ledger.listing)))
+    table = Table("key id", "role", "merchant", "customer", "created", "revoked")
+    for key_id, record, revoked_at in records:
         table.add_row(
             key_id,
-            str(doc.get("role")),
-            str(doc.get("merchant_id") or ""),
-            str(doc.get("customer_id") or ""),
-            str(doc.get("created_at")),
+            record.role,
+            record.merchant_id or "",
+            record.customer_id or "",
+            str(record.created_at),
+            str(revoked_at or ""),
         )
     console.print(table)
 
 
 @keys_app.command("revoke")
 def revoke_key(key_id: Annotated[str, typer.Argument(help="Key id to delete.")]) -> None:
-    """Delete a key (API processes stop accepting it within seconds)."""
+    """Revoke a key: every API process refuses it within a second (api.auth.KeyStore)."""
     if not asyncio.run(_with_store(lambda s: s.revoke(key_id))):
         raise ConfigurationError(f"no API key with id {key_id}")
     console.print(f"revoked {key_id}")

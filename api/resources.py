@@ -23,6 +23,7 @@ from sqlalchemy import Engine, text
 from api.auth import KeyStore, TokenIssuer
 from api.gold import GoldTables
 from api.intake import IdempotencyStore, IntakeProducer
+from api.keys import KeyLedger
 from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter
 from paystream.contracts.served import ServedKeys
@@ -66,14 +67,15 @@ class Resources:
         """Build the clients (no connection is opened yet)."""
         ns = settings.streams.namespace
         jwt_secret, key_pepper = settings.api.require_secrets()
+        reader = build_reader(settings)
         redis = async_client(settings.redis, timeout_s=REDIS_TIMEOUT_S)
         return cls(
             settings=settings,
             redis=redis,
-            reader=build_reader(settings),
+            reader=reader,
             producer=IntakeProducer(settings.kafka),
             gold=GoldTables(settings.lakehouse.root, settings.api.gold_refresh_s),
-            keys=KeyStore(redis, ns, key_pepper),
+            keys=KeyStore(redis, ns, key_pepper, KeyLedger(reader)),
             tokens=TokenIssuer(jwt_secret),
             limiter=RateLimiter(
                 redis, ns, settings.api.rate_limit_per_s, settings.api.rate_limit_burst

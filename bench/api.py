@@ -33,7 +33,7 @@ import typer
 from rich.console import Console
 from sqlalchemy import insert
 
-from api.auth import KeyStore
+from api.keys import admin_store
 from bench.record import Figure, write
 from harness.sample_gold import SampleSpec, served_commands, write_gold
 from harness.worlds import create_ledger_database, drop_ledger_database
@@ -184,10 +184,11 @@ def create_key(settings: Settings, merchant: str) -> str:
     async def go() -> str:
 
         client = async_client(settings.redis)
-        store = KeyStore(client, settings.streams.namespace, settings.api.require_secrets()[1])
+        store, database = admin_store(settings, client)
         try:
             return (await store.create("merchant", merchant, None, 1e9, 1_000_000_000))[1]
         finally:
+            database.dispose()
             await client.aclose()  # type: ignore[attr-defined]  # stubs predate redis 5
 
     return asyncio.run(go())

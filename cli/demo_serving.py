@@ -33,16 +33,17 @@ def train_recommender(settings: Settings, console: Console) -> None:
 
 
 def _keys(settings: Settings, merchant_id: str) -> tuple[str, str]:
-    from api.auth import KeyStore
+    from api.keys import admin_store
     from paystream.stores.redis import async_client
 
     async def create() -> tuple[str, str]:
         client = async_client(settings.redis)
-        store = KeyStore(client, settings.streams.namespace, settings.api.require_secrets()[1])
+        store, database = admin_store(settings, client)
         try:
             _, merchant_key = await store.create("merchant", merchant_id)
             _, analyst_key = await store.create("analyst")
         finally:
+            database.dispose()
             await client.aclose()  # type: ignore[attr-defined]  # stubs predate redis 5
         return merchant_key, analyst_key
 

@@ -251,3 +251,24 @@ class RiskDecision(Base):
     features: Mapped[str] = mapped_column(Text)
     authorized_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
     decided_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class ApiKey(Base):
+    """An API key's record: its HMAC and scope, never the key itself.
+
+    The ledger is the system of record for keys, so that losing Redis (their cache) locks
+    nobody out; ``revoked_at`` is kept rather than the row deleted, so a revoked key id can
+    never be taken by a cache miss for an unknown one.
+    """
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(CHAR(64))
+    role: Mapped[str] = mapped_column(String(16))
+    merchant_id: Mapped[str | None] = mapped_column(Id, index=True)
+    customer_id: Mapped[str | None] = mapped_column(Id)
+    rate_per_s: Mapped[float | None] = mapped_column(Double)
+    burst: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)

@@ -19,7 +19,7 @@ import uvicorn
 from sqlalchemy import create_engine, insert, text
 
 from api.app import create_app
-from api.auth import KeyStore
+from api.keys import admin_store
 from harness.sample_gold import SampleSpec, decision, served_commands, write_gold
 from harness.worlds import create_ledger_database, drop_ledger_database
 from paystream.bus.kafka import ensure_topics
@@ -79,14 +79,11 @@ class ApiWorld:
             client = Redis.from_url(
                 self.settings.redis.url.get_secret_value(), decode_responses=True
             )
+            store, database = admin_store(self.settings, client)
             try:
-                store = KeyStore(
-                    client,
-                    self.settings.streams.namespace,
-                    self.settings.api.require_secrets()[1],
-                )
                 return (await store.create(**kwargs))[1]
             finally:
+                database.dispose()
                 await client.aclose()
 
         return asyncio.run(go())

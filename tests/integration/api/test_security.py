@@ -128,3 +128,54 @@ def test_validation_errors_and_unknown_routes_are_problems(api_world):
             ),
             422,
         )
+
+
+def test_api_keys_survive_redis_losing_its_copy_of_them(api_world):
+    import redis
+
+    from api.auth import keys_hash_name
+
+    key = api_world.create_key(role="merchant", merchant_id="M-alpha")
+    client = redis.Redis.from_url(api_world.settings.redis.url.get_secret_value())
+    try:
+        # As after a Redis restart without persistence: the cached records are gone.
+        client.delete(keys_hash_name(api_world.settings.streams.namespace))
+    finally:
+        client.close()
+    with api_world.client(raw_key=key) as c:
+        assert c.get("/v1/payments/pay-C0-0").status_code == 200
+
+
+def test_a_revoked_key_is_refused_within_a_second_by_every_api_process(api_world):
+    import asyncio
+    import time
+
+    from redis.asyncio import Redis
+
+    from api.auth import KeyStore
+    from api.keys import KeyLedger, admin_store
+    from paystream.stores.mysql import Database
+
+    async def go():
+        client = Redis.from_url(api_world.settings.redis.url.get_secret_value())
+        admin, admin_db = admin_store(api_world.settings, client)
+        reader_db = Database(api_world.settings.mysql)
+        pepper = api_world.settings.api.require_secrets()[1]
+        ns = api_world.settings.streams.namespace
+        # Two API processes, each with its own in-process cache.
+        workers = [KeyStore(client, ns, pepper, KeyLedger(reader_db.reader)) for _ in range(2)]
+        try:
+            key_id, key = await admin.create("merchant", "M-alpha")
+            assert all([await w.verify(key) for w in workers])
+            await admin.revoke(key_id)
+            revoked_at = time.monotonic()
+            while any([await w.verify(key) for w in workers]):
+                assert time.monotonic() - revoked_at < 1.2, "still accepted after 1.2 s"
+                await asyncio.sleep(0.05)
+            return time.monotonic() - revoked_at
+        finally:
+            admin_db.dispose()
+            reader_db.dispose()
+            await client.aclose()
+
+    assert asyncio.run(go()) <= 1.2
