@@ -70,6 +70,9 @@ def demo(
     console.print(Rule("1. local stack"))
     with console.status("starting the local stack…"):
         LocalStack(settings).up(lambda line: console.log(line))
+    # On a fresh checkout, stack up has just generated the API secrets (.stack/secrets.env):
+    # read the settings again so that the keys issued below use them.
+    settings = get_settings()
     stack.status()
 
     console.print(Rule("2. ledger schema and topics"))

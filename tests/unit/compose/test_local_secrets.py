@@ -1,0 +1,33 @@
+"""The local stack generates its API secrets once, strong enough for the API to accept."""
+
+from __future__ import annotations
+
+import stat
+
+from compose.local.secrets import GENERATED, ensure_local_secrets
+from paystream.settings import load_settings, secret_problem
+
+
+def test_secrets_are_generated_once_private_and_strong(tmp_path):
+    path = tmp_path / "secrets.env"
+    assert ensure_local_secrets(path) == list(GENERATED)
+    first = path.read_text()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # A second stack up keeps them: keys issued with the pepper stay valid.
+    assert ensure_local_secrets(path) == []
+    assert path.read_text() == first
+    values = dict(line.split("=", 1) for line in first.splitlines() if "=" in line)
+    assert set(values) == set(GENERATED)
+    assert all(secret_problem(v) is None for v in values.values())
+    settings = load_settings(_env_file=path)
+    assert settings.api.require_secrets() == (
+        values["PAYSTREAM_API__JWT_SECRET"],
+        values["PAYSTREAM_API__KEY_PEPPER"],
+    )
+
+
+def test_a_missing_one_is_added_and_the_other_kept(tmp_path):
+    path = tmp_path / "secrets.env"
+    path.write_text("PAYSTREAM_API__JWT_SECRET=kept-value-of-more-than-32-bytes-xyzw0123\n")
+    assert ensure_local_secrets(path) == ["PAYSTREAM_API__KEY_PEPPER"]
+    assert "kept-value-of-more-than-32-bytes-xyzw0123" in path.read_text()
