@@ -19,11 +19,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import httpx
 import jwt
@@ -31,7 +31,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.auth import AUDIENCE
+from api.auth import AUDIENCE, KeyStore
 from api.keys import admin_store
 from bench.api import _free_port, build_world, create_key, destroy_world, start_server
 from bench.record import Figure, write
@@ -42,6 +42,7 @@ from paystream.stores.fraud_model import check_safe_format
 from paystream.stores.redis import async_client
 
 console = Console()
+T = TypeVar("T")
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 VISA = "4111111111111111"
 # The development default that main shipped before secrets were required.
@@ -74,12 +75,14 @@ def _token(secret: str, **claims: object) -> str:
     return jwt.encode({k: v for k, v in base.items() if v is not None}, secret, "HS256")
 
 
-def _key(settings: Settings, **kwargs: object) -> tuple[str, str]:
-    async def go() -> tuple[str, str]:
+def _admin(settings: Settings, action: Callable[[KeyStore], Awaitable[T]]) -> T:
+    """Run ``action`` on an admin key store (it may create and revoke keys)."""
+
+    async def go() -> T:
         client = async_client(settings.redis)
         store, database = admin_store(settings, client)
         try:
-            return await store.create(**kwargs)  # type: ignore[arg-type]
+            return await action(store)
         finally:
             database.dispose()
             await client.aclose()  # type: ignore[attr-defined]
@@ -87,17 +90,12 @@ def _key(settings: Settings, **kwargs: object) -> tuple[str, str]:
     return asyncio.run(go())
 
 
-def _revoke(settings: Settings, key_id: str) -> None:
-    async def go() -> None:
-        client = async_client(settings.redis)
-        store, database = admin_store(settings, client)
-        try:
-            await store.revoke(key_id)
-        finally:
-            database.dispose()
-            await client.aclose()  # type: ignore[attr-defined]
+def _key(settings: Settings, **kwargs: Any) -> tuple[str, str]:
+    return _admin(settings, lambda store: store.create(**kwargs))
 
-    asyncio.run(go())
+
+def _revoke(settings: Settings, key_id: str) -> None:
+    _admin(settings, lambda store: store.revoke(key_id))
 
 
 def run_probes(base: str, settings: Settings, merchant_key: str) -> list[Probe]:
