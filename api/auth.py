@@ -276,3 +276,10 @@ def record_summary(raw: str | bytes) -> dict[str, object]:
     doc = json.loads(raw)
     doc.pop("key_hash", None)
     return dict(doc)
+
+
+async def verify_credentials(tokens: TokenIssuer, keys: KeyStore, secret: str) -> Principal | None:
+    """The principal of a JWT (three dot-separated parts) or an API key, else None."""
+    if secret.count(".") == 2:
+        return tokens.verify(secret)
+    return await keys.verify(secret)

@@ -19,6 +19,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from api.auth import verify_credentials
 from api.problems import problem_response
 
 Scope = MutableMapping[str, Any]
@@ -99,9 +100,7 @@ class BodyGuard:
         if not secret:
             return None
         resources = request.app.state.resources
-        if secret.count(".") == 2:
-            return resources.tokens.verify(secret)
-        return await resources.keys.verify(secret)
+        return await verify_credentials(resources.tokens, resources.keys, secret)
 
     async def _too_large(
         self, request: Request, scope: Scope, receive: Receive, send: Send

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import Principal
+from api.auth import Principal, verify_credentials
 from api.bodyguard import VERIFIED
 from api.problems import ApiProblem, not_found
 from api.resources import Resources
@@ -55,10 +55,7 @@ async def authenticate(
         secret = api_key or (credentials.credentials if credentials else None)
         if not secret:
             raise _unauthorized("send an API key in X-API-Key or Authorization: Bearer")
-        if secret.count(".") == 2:
-            principal = resources.tokens.verify(secret)
-        else:
-            principal = await resources.keys.verify(secret)
+        principal = await verify_credentials(resources.tokens, resources.keys, secret)
     if principal is None:
         raise _unauthorized("invalid or expired credentials")
     verdict = await resources.limiter.take(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 
-from paystream.contracts.events import parse_event
+from paystream.contracts.events import ContractError, Event, parse_event
 from paystream.contracts.pan import find_pan_in_json, mask_pans_in_bytes
 
 #: The key of the envelope that stands in for a refused record (see :func:`storable`).
@@ -49,3 +49,24 @@ def refused_reason(raw: bytes) -> str | None:
     except ValueError:
         return None
     return reason if isinstance(reason, str) else None
+
+
+def parse_record(raw: bytes) -> Event:
+    """Parse a raw record as every reader must: no card number in any string, then the contract.
+
+    The stream workers, the risk agent and silver all call this, so a record is refused for
+    the same reason wherever it is read.
+
+    Raises:
+        ContractError: ``card_number`` (or the reason :func:`storable` refused the record
+            for), or any reason of :func:`paystream.contracts.parse_event`.
+    """
+    refused = refused_reason(raw)
+    if refused is not None:
+        raise ContractError(refused, "refused before storage: looks like a card number (PAN)")
+    pan_at = find_pan_in_json(raw)
+    if pan_at is not None:
+        raise ContractError(
+            "card_number", f"{pan_at}: looks like a card number (PAN); send a fingerprint"
+        )
+    return parse_event(raw)

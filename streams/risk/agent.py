@@ -17,9 +17,9 @@ from typing import Any
 
 import faust
 
-from paystream.contracts import ContractError, parse_event
+from paystream.contracts import ContractError
 from paystream.contracts.events import PaymentAuthorized
-from paystream.contracts.pan import find_pan_in_json
+from paystream.contracts.storable import parse_record
 from paystream.settings import Settings
 from streams.app import faust_settings
 from streams.pipeline import retrying
@@ -40,11 +40,9 @@ def authorizations(values: list[bytes]) -> list[PaymentAuthorized]:
     for value in values:
         if not value or b'"payment.authorized"' not in value:
             continue
-        # A card number must not reach the decision store either (paystream.contracts.pan).
-        if find_pan_in_json(value) is not None:
-            continue
         try:
-            event = parse_event(value)
+            # A card number must not reach the decision store either.
+            event = parse_record(value)
         except (ContractError, ValueError, TypeError, RecursionError):
             continue
         if isinstance(event, PaymentAuthorized):
