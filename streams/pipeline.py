@@ -127,6 +127,11 @@ class LedgerPipeline:
                 result.events -= len(rejected)
                 for letter in rejected:
                     DEAD.labels(letter.reason).inc()
+            # Refused by a ledger rule (a refund beyond its capture, say): never booked.
+            result.dead_letters.extend(result.snapshot.refused)
+            result.events -= len(result.snapshot.refused)
+            for letter in result.snapshot.refused:
+                DEAD.labels(letter.reason).inc()
             result.seconds["ledger"] = time.perf_counter() - started
             SINK_SECONDS.labels("ledger").observe(result.seconds["ledger"])
         for event_type, count in result.by_type.items():

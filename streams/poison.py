@@ -93,6 +93,7 @@ def bisect_write(
             snapshot.merchants.update(written.merchants)
             snapshot.customers.update(written.customers)
             snapshot.pairs.update(written.pairs)
+            snapshot.refused.extend(written.refused)
 
     split(batch, first_error)
     return snapshot, dead

@@ -25,6 +25,7 @@ LEDGER_TABLES = (
     "refunds",
     "bookings",
     "sessions",
+    "ledger_holds",
 )
 
 

@@ -272,3 +272,28 @@ class ApiKey(Base):
     burst: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class LedgerHold(Base):
+    """A money event the ledger could not book yet, or refused.
+
+    A refund is booked only against a captured payment of the same merchant, customer and
+    currency, up to what is left to refund. One that names a payment not yet captured waits
+    here (``state`` ``pending``) and is decided when the capture arrives. An event that breaks
+    a rule is kept as ``refused`` with its reason, so that a retried batch sends its dead
+    letter again. ``payload`` is the validated event, already free of card numbers.
+    """
+
+    __tablename__ = "ledger_holds"
+
+    event_id: Mapped[str] = mapped_column(CHAR(36), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(Id, index=True)
+    refund_id: Mapped[str | None] = mapped_column(Id, unique=True)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(String(255))
+    payload: Mapped[bytes] = mapped_column(mysql.LONGBLOB())
+    occurred_at: Mapped[datetime] = mapped_column(Timestamp)
+    held_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: The event whose batch decided the hold: the capture, or the refused event itself.
+    decided_by: Mapped[str | None] = mapped_column(CHAR(36), index=True)

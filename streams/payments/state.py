@@ -5,19 +5,23 @@ capture), so the state is not a cursor that events move forward. Each event fill
 facts (``authorized_at``, ``captured_at``, ``failed_at``, refunded amount) and the status is
 derived from the facts by precedence: refunded > captured > failed > authorized. Any arrival
 order of the same events yields the same row, and money moves exactly once: when
-``captured_at`` goes from unknown to known.
+``captured_at`` goes from unknown to known. The amount that moves is the capture's, and the
+row keeps it whichever of authorization and capture arrives first. Refunds are checked
+against the captured state (:func:`refund_problem`) before they are booked.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from paystream.contracts.events import (
     PaymentAuthorized,
     PaymentCaptured,
     PaymentEvent,
     PaymentFailed,
+    RefundIssued,
 )
 
 AUTHORIZED = "authorized"
@@ -76,11 +80,12 @@ def apply_payment_event(state: PaymentState | None, event: PaymentEvent) -> Paym
             currency=event.amount.currency,
         )
     if isinstance(event, PaymentAuthorized):
+        # Once captured, the amount is what moved: an authorization that arrives after its
+        # capture fills in the details but leaves the booked amount alone.
+        money = {} if state.captured_at is not None else _money(event)
         return replace(
             state,
-            # The authorization carries the payment's full details; it wins over a capture's.
-            amount_minor=event.amount.amount_minor,
-            currency=event.amount.currency,
+            **money,
             order_id=event.order_id or state.order_id,
             booking_id=event.booking_id or state.booking_id,
             method=str(event.method),
@@ -90,7 +95,12 @@ def apply_payment_event(state: PaymentState | None, event: PaymentEvent) -> Paym
             authorized_at=_first(state.authorized_at, event.occurred_at),
         )
     if isinstance(event, PaymentCaptured):
-        return replace(state, captured_at=_first(state.captured_at, event.occurred_at))
+        if state.captured_at is not None:
+            # A duplicate capture (another event id) neither moves money nor the amount.
+            return replace(state, captured_at=_first(state.captured_at, event.occurred_at))
+        # The capture's amount is the money that moves, in either arrival order, so the
+        # payment row and the balances booked from it always agree.
+        return replace(state, **_money(event), captured_at=event.occurred_at)
     if isinstance(event, PaymentFailed):
         return replace(
             state,
@@ -98,6 +108,46 @@ def apply_payment_event(state: PaymentState | None, event: PaymentEvent) -> Paym
             failure_code=state.failure_code or event.failure_code,
         )
     raise TypeError(f"not a payment event: {type(event).__name__}")
+
+
+def _money(event: PaymentEvent) -> dict[str, Any]:
+    return {"amount_minor": event.amount.amount_minor, "currency": event.amount.currency}
+
+
+def party_problem(state: PaymentState | None, event: PaymentEvent) -> str | None:
+    """Why ``event`` may not change this payment: it names another merchant or customer."""
+    if state is None:
+        return None
+    if event.merchant_id != state.merchant_id:
+        return f"payment {state.payment_id} belongs to another merchant"
+    if event.customer_id != state.customer_id:
+        return f"payment {state.payment_id} belongs to another customer"
+    return None
+
+
+def refund_problem(state: PaymentState, refund: RefundIssued) -> tuple[str, str] | None:
+    """The reason code and detail when ``refund`` may not be booked against ``state``.
+
+    A refund returns money the payment captured: same merchant, customer and currency, and
+    never more than was captured minus what was refunded already. ``state`` must be captured.
+    """
+    if refund.merchant_id != state.merchant_id:
+        return "refund_merchant_mismatch", f"payment {state.payment_id} is another merchant's"
+    if refund.customer_id != state.customer_id:
+        return "refund_customer_mismatch", f"payment {state.payment_id} is another customer's"
+    if refund.amount.currency != state.currency:
+        return (
+            "refund_currency_mismatch",
+            f"refund in {refund.amount.currency}, payment in {state.currency}",
+        )
+    left = state.amount_minor - state.refunded_minor
+    if refund.amount.amount_minor > left:
+        return (
+            "refund_exceeds_captured",
+            f"refund of {refund.amount.amount_minor} {state.currency} minor units, "
+            f"{left} left to refund of {state.amount_minor} captured",
+        )
+    return None
 
 
 def apply_refund(state: PaymentState, amount_minor: int) -> PaymentState:

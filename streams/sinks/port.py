@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from paystream.contracts import Event
+from paystream.contracts.deadletter import DeadLetter
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class LedgerSnapshot:
     merchants: dict[tuple[str, str], Totals] = field(default_factory=dict)
     customers: dict[tuple[str, str], Totals] = field(default_factory=dict)
     pairs: dict[tuple[str, str, str], PairTotals] = field(default_factory=dict)
+    #: Dead letters for the batch's events the ledger refused by rule (never booked).
+    refused: list[DeadLetter] = field(default_factory=list)
 
 
 class Projection(Protocol):

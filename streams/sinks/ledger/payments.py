@@ -6,6 +6,11 @@ again under a new event id is skipped. And a payment's row is recomputed from it
 state machine (``streams.payments.state``), under ``SELECT ... FOR UPDATE``: any arrival order
 of the same events gives the same row, and money moves exactly once, when ``captured_at``
 goes from unknown to known.
+
+A refund is booked only when it fits its captured payment (``refund_problem``); before the
+capture it waits in the holds (:mod:`.holds`), and one that does not fit is refused there and
+dead-lettered, never booked. A payment event naming another merchant or customer than the
+payment's is refused the same way.
 """
 
 from __future__ import annotations
@@ -14,22 +19,24 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Table, select
 
-from paystream.contracts.events import PaymentEvent, RefundIssued
+from paystream.contracts.events import PaymentCaptured, PaymentEvent, RefundIssued
 from paystream.ledger.models import Payment, Refund
 from streams.payments.state import (
     PaymentState,
     apply_payment_event,
     apply_refund,
     newly_captured,
+    party_problem,
+    refund_problem,
 )
 from streams.sinks.ledger.balances import BalanceDeltas
+from streams.sinks.ledger.holds import Held, Holds
 from streams.sinks.ledger.sql import naive_utc, upsert
 from streams.sinks.port import Envelope
 
 T_PAYMENTS = cast(Table, Payment.__table__)
-T_REFUNDS = cast(Table, Refund.__table__)
 
 
 def write_payments_and_refunds(
@@ -42,60 +49,75 @@ def write_payments_and_refunds(
     )
     if not events:
         return
-    known_refunds = _known_refunds(conn, [e for e in events if isinstance(e, RefundIssued)])
+    holds = Holds(conn)
+    refunds = [e.refund_id for e in events if isinstance(e, RefundIssued)]
+    known_refunds = _known_refunds(conn, refunds) | holds.known_refunds(refunds)
     payment_ids = {e.payment_id for e in events if e.payment_id}
-    before = _lock_payments(conn, payment_ids)
-    states: dict[str, PaymentState | None] = dict(before)
-    # Refunds that arrived before their payment: credit them when the payment appears.
-    early_refunds = _refund_sums(conn, {p for p, s in before.items() if s is None})
-    refund_rows = []
+    states: dict[str, PaymentState | None] = dict(_lock_payments(conn, payment_ids))
+    # Refunds parked until their payment is captured: past batches', then this batch's.
+    waiting = holds.pending(e.payment_id for e in events if isinstance(e, PaymentCaptured))
+    refund_rows: list[dict[str, Any]] = []
+
+    def decide(refund: RefundIssued, state: PaymentState, held: Held | None, by: str) -> None:
+        # Called with a captured state only; books the refund or refuses it for good.
+        problem = refund_problem(state, refund)
+        if problem is not None:
+            holds.refuse(refund, state.payment_id, *problem, by=by)
+            return
+        states[state.payment_id] = apply_refund(state, refund.amount.amount_minor)
+        refund_rows.append(_refund_row(refund))
+        deltas.refund(refund)
+        if held is not None:
+            holds.booked(held)
+
     for e in events:
         if isinstance(e, RefundIssued):
             if e.refund_id in known_refunds:
                 continue  # the same refund under another event id
             known_refunds.add(e.refund_id)
-            refund_rows.append(_refund_row(e))
-            deltas.refund(e)
             if e.payment_id is None:
+                # A credit note names no payment: nothing to check it against.
+                refund_rows.append(_refund_row(e))
+                deltas.refund(e)
                 continue
             current = states.get(e.payment_id)
-            if current is None:
-                early_refunds[e.payment_id] = (
-                    early_refunds.get(e.payment_id, 0) + e.amount.amount_minor
-                )
+            if current is None or current.captured_at is None:
+                waiting.setdefault(e.payment_id, []).append(Held(e, stored=False))
             else:
-                states[e.payment_id] = apply_refund(current, e.amount.amount_minor)
+                decide(e, current, None, str(e.event_id))
             continue
         previous = states.get(e.payment_id)
+        mismatch = party_problem(previous, e)
+        if mismatch is not None:
+            holds.refuse(e, e.payment_id, "payment_party_mismatch", mismatch, by=str(e.event_id))
+            continue
         after = apply_payment_event(previous, e)
-        if previous is None and e.payment_id in early_refunds:
-            after = apply_refund(after, early_refunds.pop(e.payment_id))
+        states[e.payment_id] = after
         if newly_captured(previous, after):
             deltas.capture(after)
-        states[e.payment_id] = after
+            # Now the parked refunds can be checked, oldest first.
+            for held in sorted(waiting.pop(e.payment_id, []), key=lambda h: h.refund.occurred_at):
+                state = states[e.payment_id]
+                assert state is not None
+                decide(held.refund, state, held, str(e.event_id))
+    for parked in waiting.values():
+        for held in parked:
+            if not held.stored:
+                holds.hold(held.refund)
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = [_payment_row(s, now) for s in states.values() if s is not None]
     # The whole row is recomputed from its facts, so overwriting every column is exact.
     upsert(conn, Payment, rows, [c for c in rows[0] if c != "payment_id"] if rows else ())
     upsert(conn, Refund, refund_rows, ())
+    holds.flush()
 
 
-def _known_refunds(conn: Connection, refunds: list[RefundIssued]) -> set[str]:
+def _known_refunds(conn: Connection, refunds: list[str]) -> set[str]:
     if not refunds:
         return set()
-    wanted = [r.refund_id for r in refunds]
-    return set(conn.execute(select(Refund.refund_id).where(Refund.refund_id.in_(wanted))).scalars())
-
-
-def _refund_sums(conn: Connection, payment_ids: set[str]) -> dict[str, int]:
-    if not payment_ids:
-        return {}
-    rows = conn.execute(
-        select(T_REFUNDS.c.payment_id, func.sum(T_REFUNDS.c.amount_minor))
-        .where(T_REFUNDS.c.payment_id.in_(sorted(payment_ids)))
-        .group_by(T_REFUNDS.c.payment_id)
-    ).all()
-    return {pid: int(total) for pid, total in rows}
+    return set(
+        conn.execute(select(Refund.refund_id).where(Refund.refund_id.in_(refunds))).scalars()
+    )
 
 
 def _lock_payments(conn: Connection, ids: set[str]) -> dict[str, PaymentState | None]:

@@ -13,6 +13,7 @@ from paystream.stores.mysql import Database
 from streams.sinks.decisions import write_decisions
 from streams.sinks.ledger.activity import write_bookings, write_sessions
 from streams.sinks.ledger.balances import BalanceDeltas, read_snapshot
+from streams.sinks.ledger.holds import refusals
 from streams.sinks.ledger.orders import write_orders
 from streams.sinks.ledger.parties import write_parties
 from streams.sinks.ledger.payments import write_payments_and_refunds
@@ -44,7 +45,11 @@ class LedgerSink:
             write_payments_and_refunds(conn, fresh, deltas)
             write_decisions(conn, fresh)
             deltas.flush(conn)
-            return read_snapshot(conn, batch)
+            snapshot = read_snapshot(conn, batch)
+            # From the holds table, not from this pass: a retried batch that finds its events
+            # processed still sends the dead letters a crash may have lost.
+            snapshot.refused = refusals(conn, [str(i.event.event_id) for i in batch])
+            return snapshot
 
 
 def _unprocessed(conn: Connection, batch: Sequence[Envelope]) -> list[Envelope]:

@@ -6,7 +6,14 @@ from streams.reconcile import LEDGER_TABLES
 
 TABLES = (*LEDGER_TABLES, "balances", "pair_totals")
 # Bookkeeping columns that legitimately differ between two clean passes.
-VOLATILE = ("updated_at", "processed_at", "source_offset", "source_partition", "source_topic")
+VOLATILE = (
+    "updated_at",
+    "processed_at",
+    "held_at",
+    "source_offset",
+    "source_partition",
+    "source_topic",
+)
 
 
 def ledger_dump(database, tables=TABLES):

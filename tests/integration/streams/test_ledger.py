@@ -11,7 +11,7 @@ from paystream.contracts.events import (
     RefundIssued,
     event_id_for,
 )
-from paystream.ledger.models import Balance, Payment, ProcessedEvent
+from paystream.ledger.models import Balance, Payment, ProcessedEvent, Refund
 from paystream.money import Money
 from paystream.producers.simulate import SimulationConfig, simulate
 from paystream.stores.mysql import Database
@@ -208,3 +208,118 @@ def test_a_poison_record_is_dead_lettered_and_the_rest_of_its_batch_applied(ledg
         assert done == {str(e.event_id) for e in events} - {str(poison)}
     finally:
         database.dispose()
+
+
+def _money_rows(database, unique):
+    with database.writer.connect() as conn:
+        payments = conn.execute(
+            select(Payment.amount_minor, Payment.currency, Payment.refunded_minor).where(
+                Payment.merchant_id == f"{unique}-m"
+            )
+        ).all()
+        balances = conn.execute(
+            select(
+                Balance.currency,
+                Balance.captured_minor,
+                Balance.captured_count,
+                Balance.refunded_minor,
+                Balance.refund_count,
+            ).where(Balance.owner_kind == "merchant", Balance.owner_id == f"{unique}-m")
+        ).all()
+        refunds = conn.execute(
+            select(func.count()).select_from(Refund).where(Refund.merchant_id == f"{unique}-m")
+        ).scalar_one()
+    return [tuple(r) for r in payments], [tuple(r) for r in balances], refunds
+
+
+def _captured(unique, amount_minor=1_000, currency="HKD", at=None):
+    return PaymentCaptured(
+        event_id=event_id_for(unique, "cap"),
+        occurred_at=at or datetime(2026, 2, 3, tzinfo=UTC),
+        payment_id=f"{unique}-p",
+        customer_id=f"{unique}-c",
+        merchant_id=f"{unique}-m",
+        amount=Money(amount_minor=amount_minor, currency=currency),
+    )
+
+
+def _refund_of(unique, n, amount_minor, currency="HKD", merchant="m", hours=1):
+    return RefundIssued(
+        event_id=event_id_for(unique, "refund", n),
+        occurred_at=datetime(2026, 2, 3, tzinfo=UTC) + timedelta(hours=hours),
+        refund_id=f"{unique}-r{n}",
+        payment_id=f"{unique}-p",
+        customer_id=f"{unique}-c",
+        merchant_id=f"{unique}-{merchant}",
+        amount=Money(amount_minor=amount_minor, currency=currency),
+    )
+
+
+def test_a_refund_beyond_what_is_left_is_dead_lettered_and_never_booked(ledger, unique):
+    ledger.write(envelopes([_captured(unique)]))
+    fits, too_much = _refund_of(unique, 1, 700), _refund_of(unique, 2, 301, hours=2)
+    batch = envelopes([fits, too_much])
+    snapshot = ledger.write(batch)
+    assert [(d.reason, d.offset) for d in snapshot.refused] == [("refund_exceeds_captured", 1)]
+    assert "300 left" in snapshot.refused[0].detail
+    payments, balances, refunds = _money_rows(ledger.database, unique)
+    assert payments == [(1_000, "HKD", 700)]
+    assert balances == [("HKD", 1_000, 1, 700, 1)]
+    assert refunds == 1
+    # A retried batch (the worker died before sending it) sends the dead letter again.
+    assert [d.reason for d in ledger.write(batch).refused] == ["refund_exceeds_captured"]
+    assert _money_rows(ledger.database, unique) == (payments, balances, refunds)
+
+
+def test_refunds_in_another_currency_or_for_another_merchant_are_refused(ledger, unique):
+    ledger.write(envelopes([_captured(unique)]))
+    snapshot = ledger.write(
+        envelopes([_refund_of(unique, 1, 10, "USD"), _refund_of(unique, 2, 10, merchant="x")])
+    )
+    assert sorted(d.reason for d in snapshot.refused) == [
+        "refund_currency_mismatch",
+        "refund_merchant_mismatch",
+    ]
+    payments, balances, refunds = _money_rows(ledger.database, unique)
+    assert (payments, balances, refunds) == ([(1_000, "HKD", 0)], [("HKD", 1_000, 1, 0, 0)], 0)
+
+
+def test_a_refund_before_its_capture_waits_and_is_decided_when_the_capture_arrives(ledger, unique):
+    early = [_refund_of(unique, 1, 600), _refund_of(unique, 2, 600, hours=2)]
+    assert ledger.write(envelopes(early)).refused == []
+    # Held, not booked: no balance moves before the payment is captured.
+    assert _money_rows(ledger.database, unique) == ([], [], 0)
+    snapshot = ledger.write(envelopes([_captured(unique)], topic="paystream.payments"))
+    # The older refund fits; the second would exceed what was captured.
+    assert [d.reason for d in snapshot.refused] == ["refund_exceeds_captured"]
+    payments, balances, refunds = _money_rows(ledger.database, unique)
+    assert (payments, balances, refunds) == ([(1_000, "HKD", 600)], [("HKD", 1_000, 1, 600, 1)], 1)
+
+
+def test_a_capture_before_its_authorization_leaves_balances_equal_to_the_payment_row(
+    ledger, unique
+):
+    capture = _captured(unique, amount_minor=900)
+    auth = PaymentAuthorized(
+        event_id=event_id_for(unique, "auth"),
+        occurred_at=capture.occurred_at - timedelta(seconds=5),
+        payment_id=capture.payment_id,
+        customer_id=capture.customer_id,
+        merchant_id=capture.merchant_id,
+        amount=Money(amount_minor=1_000, currency="HKD"),
+    )
+    ledger.write(envelopes([capture]))
+    ledger.write(envelopes([auth]))
+    payments, balances, _ = _money_rows(ledger.database, unique)
+    assert payments == [(900, "HKD", 0)]
+    assert balances == [("HKD", 900, 1, 0, 0)]
+
+
+def test_a_capture_naming_another_merchant_is_refused(ledger, unique):
+    ledger.write(envelopes([_captured(unique)]))
+    other = _captured(unique).model_copy(
+        update={"event_id": event_id_for(unique, "other"), "merchant_id": f"{unique}-x"}
+    )
+    snapshot = ledger.write(envelopes([other]))
+    assert [d.reason for d in snapshot.refused] == ["payment_party_mismatch"]
+    assert _money_rows(ledger.database, unique)[1] == [("HKD", 1_000, 1, 0, 0)]
