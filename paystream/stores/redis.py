@@ -9,7 +9,9 @@ Key layout (``{ns}`` is the namespace, ``ps`` by default)::
     {ns}:session:{session_id}            hash, TTL session_ttl_s (ENDED_TTL_S once ended)
     {ns}:customer:{id} / merchant:{id}   hash of registration fields
     {ns}:totals:{merchant|customer}:{id} hash of "{currency}:{field}" -> int
-    {ns}:win:{customer|card|device}:{id} zset "{payment_id}|{amount}|{currency}" @ epoch ms
+    {ns}:win:{kind}:{id}                 zset "{payment_id}|{amount}|{currency}" @ epoch ms,
+                                         kind customer, card or device, every merchant
+    {ns}:mwin:{merchant}:{kind}:{id}     the same at one merchant
     {ns}:risk:seen:{customer}:{what}     zset of devices or countries @ first sighting (ms)
 
 Served results (recommendations, decisions, API keys) are laid out in
@@ -118,10 +120,18 @@ class RedisKeys:
         _check_kind(kind, OwnerKind)
         return f"{self.namespace}:totals:{kind}:{owner_id}"
 
-    def window(self, kind: WindowKind, entity_id: str) -> str:
-        """Sorted set of recent authorizations for one customer, card or device."""
+    def window(self, kind: WindowKind, entity_id: str, merchant_id: str | None = None) -> str:
+        """Sorted set of recent authorizations for one customer, card or device.
+
+        Across every merchant by default; with ``merchant_id``, at that merchant only. Any
+        merchant may post a payment naming any customer, card or device, so the shared window
+        is evidence one merchant could forge for another: a decline must also hold on the
+        merchant's own windows (``streams.risk.scorer``, docs/risk.md).
+        """
         _check_kind(kind, WindowKind)
-        return f"{self.namespace}:win:{kind}:{entity_id}"
+        if merchant_id is None:
+            return f"{self.namespace}:win:{kind}:{entity_id}"
+        return f"{self.namespace}:mwin:{merchant_id}:{kind}:{entity_id}"
 
     def seen(self, customer_id: str, what: str) -> str:
         """Zset of a customer's devices or countries, scored by first sighting (epoch ms)."""

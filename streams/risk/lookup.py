@@ -60,12 +60,26 @@ return 1
 
 
 @dataclass(frozen=True)
-class RedisFacts:
-    """What Redis knows about one authorization's customer, card, device and merchant."""
+class LocalWindows:
+    """The customer's, card's and device's windows at the paying merchant only."""
 
     customer: Window
     card: Window | None
     device: Window | None
+
+
+@dataclass(frozen=True)
+class RedisFacts:
+    """What Redis knows about one authorization's customer, card, device and merchant.
+
+    ``customer``, ``card`` and ``device`` count authorizations at every merchant; ``local``
+    the same at this payment's merchant.
+    """
+
+    customer: Window
+    card: Window | None
+    device: Window | None
+    local: LocalWindows
     customer_totals: dict[str, Totals]
     customer_profile: dict[str, str]
     merchant_profile: dict[str, str]
@@ -116,9 +130,10 @@ class RiskRedis:
             at = epoch_ms(e.occurred_at)
             for kind, entity in self._entities(e):
                 if entity:
-                    key = self.keys.window(kind, entity)
                     args = window_args([(at, member)], read_at_ms=at, currency=currency)
-                    pipe.evalsha(WINDOW.sha, 1, key, *args)
+                    pipe.evalsha(WINDOW.sha, 1, self.keys.window(kind, entity), *args)
+                    local = self.keys.window(kind, entity, e.merchant_id)
+                    pipe.evalsha(WINDOW.sha, 1, local, *args)
             for what, value in (("device", e.device_id), ("country", e.ip_country)):
                 if value:
                     key = self.seen_key(e.customer_id, what)
@@ -135,8 +150,10 @@ class RiskRedis:
         facts: list[RedisFacts] = []
         for e in events:
             windows: dict[str, Window | None] = {}
+            local: dict[str, Window | None] = {}
             for kind, entity in self._entities(e):
                 windows[kind] = Window(*(int(v) for v in next(it))) if entity else None
+                local[kind] = Window(*(int(v) for v in next(it))) if entity else None
             seen: dict[str, int | None] = {}
             earliest: dict[str, int | None] = {}
             for what, value in (("device", e.device_id), ("country", e.ip_country)):
@@ -151,6 +168,9 @@ class RiskRedis:
                     customer=windows["customer"] or Window(),
                     card=windows["card"],
                     device=windows["device"],
+                    local=LocalWindows(
+                        local["customer"] or Window(), local["card"], local["device"]
+                    ),
                     customer_totals=customer_totals,
                     customer_profile=customer_profile,
                     merchant_profile=merchant_profile,

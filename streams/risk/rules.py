@@ -28,6 +28,8 @@ class Reason:
     AMOUNT_ANOMALY = "AMOUNT_ANOMALY"
     HIGH_RISK_MERCHANT = "HIGH_RISK_MERCHANT"
     MODEL_HIGH_SCORE = "MODEL_HIGH_SCORE"
+    # A decline that rested on cross-merchant (graph) evidence alone, held at review.
+    NETWORK_ONLY = "NETWORK_ONLY"
     # Degraded or partial decisions: still decided, and saying why they are partial.
     NO_HISTORY = "NO_HISTORY"
     GRAPH_UNAVAILABLE = "GRAPH_UNAVAILABLE"

@@ -19,10 +19,17 @@ from datetime import UTC, datetime
 
 from prometheus_client import Counter, Histogram
 
-from paystream.contracts.events import PaymentAuthorized, RiskDecided, event_id_for
-from paystream.contracts.fraud_features import FeatureInputs, GraphView, compute_features, to_matrix
+from paystream.contracts.events import Decision, PaymentAuthorized, RiskDecided, event_id_for
+from paystream.contracts.fraud_features import (
+    FeatureInputs,
+    FeatureVector,
+    GraphView,
+    compute_features,
+    to_matrix,
+)
 from paystream.contracts.served import StoredDecision
 from paystream.settings import RiskSettings
+from paystream.stores.fraud_model import FraudModel
 from streams.risk.lookup import RedisFacts, RiskGraph, RiskRedis
 from streams.risk.model import ModelHolder
 from streams.risk.rules import Reason, decide, evaluate_rules, most_severe
@@ -53,9 +60,13 @@ class ScoredBatch:
 
 
 def feature_inputs(
-    e: PaymentAuthorized, facts: RedisFacts, graph: GraphView | None
+    e: PaymentAuthorized, facts: RedisFacts, graph: GraphView | None, *, local: bool = False
 ) -> FeatureInputs:
-    """Assemble one authorization's feature inputs from what Redis and the graph returned."""
+    """Assemble one authorization's feature inputs from what Redis and the graph returned.
+
+    With ``local`` the windows are the paying merchant's own, not every merchant's.
+    """
+    windows = facts.local if local else facts
     currency, at = e.amount.currency, epoch_ms(e.occurred_at)
     own = facts.customer_totals.get(currency)
     mean = own.captured_minor / own.captured_count if own and own.captured_count else None
@@ -75,9 +86,9 @@ def feature_inputs(
     return FeatureInputs(
         amount_minor=e.amount.amount_minor,
         currency=currency,
-        customer=facts.customer,
-        card=facts.card,
-        device=facts.device,
+        customer=windows.customer,
+        card=windows.card,
+        device=windows.device,
         customer_mean_minor=mean,
         customer_prior_payments=prior,
         customer_guest=None if guest is None else guest == "1",
@@ -166,6 +177,18 @@ class RiskScorer:
         SCORE_SECONDS.observe(time.perf_counter() - started)
         return result
 
+    def _verdict(
+        self, vector: FeatureVector, p: float | None, model: FraudModel | None
+    ) -> Decision:
+        # The decision the rules and the model's probability ``p`` earn together.
+        s = self.settings
+        decision = decide(evaluate_rules(vector).score, s.review_threshold, s.decline_threshold)
+        if model is not None and p is not None:
+            decision = most_severe(
+                decision, decide(p, model.review_threshold, model.decline_threshold)
+            )
+        return decision
+
     def _decide(
         self, fresh: Sequence[tuple[PaymentAuthorized, RedisFacts, GraphView | None]]
     ) -> list[RiskDecided]:
@@ -176,18 +199,18 @@ class RiskScorer:
         probabilities = model.score(to_matrix(vectors)) if model else [None] * len(fresh)
         now = self.clock()
         decisions: list[RiskDecided] = []
-        for (e, _, _), vector, p in zip(fresh, vectors, probabilities, strict=True):
+        for (e, f, g), vector, p in zip(fresh, vectors, probabilities, strict=True):
             rules = evaluate_rules(vector)
-            s = self.settings
-            decision = decide(rules.score, s.review_threshold, s.decline_threshold)
+            decision = self._verdict(vector, p, model)
             reasons = list(rules.reasons)
             if model is not None and p is not None:
-                by_model = decide(p, model.review_threshold, model.decline_threshold)
-                decision = most_severe(decision, by_model)
                 if p >= model.review_threshold:
                     reasons.append(Reason.MODEL_HIGH_SCORE)
             else:
                 reasons.append(Reason.RULES_ONLY)
+            if decision is Decision.DECLINE and not self._declines_locally(e, f, g, model):
+                decision = Decision.REVIEW
+                reasons.append(Reason.NETWORK_ONLY)
             reasons.extend(rules.degraded)
             for code in rules.degraded:
                 DEGRADED.labels(code).inc()
@@ -213,6 +236,31 @@ class RiskScorer:
                 )
             )
         return decisions
+
+    def _declines_locally(
+        self,
+        e: PaymentAuthorized,
+        facts: RedisFacts,
+        graph: GraphView | None,
+        model: FraudModel | None,
+    ) -> bool:
+        """Whether the payment is declined on this merchant's own evidence alone.
+
+        Any merchant may post payments naming any customer, card or device. So the windows
+        across merchants and the graph's links are evidence one merchant could forge against
+        another's customers. A decline must also hold on the merchant's own windows, with the
+        graph showing no one but the payer; otherwise it is held at review (docs/risk.md).
+        """
+        alone = None
+        if graph is not None:
+            alone = GraphView(
+                device_customers=1 if e.device_id else 0,
+                card_customers=1 if e.card_fingerprint else 0,
+                fraud_linked_customers=0,
+            )
+        local = compute_features(feature_inputs(e, facts, alone, local=True))
+        p = model.score(to_matrix([local]))[0] if model is not None else None
+        return self._verdict(local, p, model) is Decision.DECLINE
 
     def close(self) -> None:
         """Stop the graph lookup thread."""

@@ -233,6 +233,8 @@ class RedisStateSink:
                 for kind, entity_id in entities:
                     if entity_id:
                         windows[self.keys.window(kind, entity_id)][member] = score
+                        local = self.keys.window(kind, entity_id, event.merchant_id)
+                        windows[local][member] = score
         # One script call per entity (per SCRIPT_PAIRS members), not per event.
         for key, members in windows.items():
             pairs = list(members.items())
@@ -299,9 +301,12 @@ class RedisStateSink:
 
     # -- reads -------------------------------------------------------------------------
 
-    def window_features(self, kind: WindowKind, entity_id: str, now: datetime) -> WindowFeatures:
-        """Counts and amounts over 1 min, 1 h and 24 h up to ``now``: one ZRANGEBYSCORE."""
-        key = self.keys.window(kind, entity_id)
+    def window_features(
+        self, kind: WindowKind, entity_id: str, now: datetime, merchant_id: str | None = None
+    ) -> WindowFeatures:
+        """Counts and amounts over 1 min, 1 h and 24 h up to ``now`` (at one merchant, if
+        given): one ZRANGEBYSCORE."""
+        key = self.keys.window(kind, entity_id, merchant_id)
         now_ms = epoch_ms(now)
         with self._guard():
             entries = self._client.zrangebyscore(

@@ -255,6 +255,9 @@ def test_window_counts_and_amounts_at_the_1m_1h_24h_boundaries(sink, raw, unique
     earlier = sink.window_features("customer", "c-1", now - timedelta(minutes=20))
     assert (earlier.count_1h, earlier.amount_1h_minor) == (1, 200)
     assert sink.window_features("device", "unknown", now) == WindowFeatures()
+    # The merchant's own window holds the same; another merchant's is its own.
+    assert sink.window_features("customer", "c-1", now, merchant_id="m-1") == expected
+    assert sink.window_features("customer", "c-1", now, merchant_id="m-2") == WindowFeatures()
 
 
 def test_a_session_has_a_ttl_that_ending_shortens(sink, raw, unique, settings):
@@ -318,8 +321,8 @@ def test_a_batch_goes_out_in_a_few_pipelined_round_trips(sink, monkeypatch):
 
     commands = sum(pipelines)
     # 3 per started session; one script call per customer and device, and for the shared
-    # card one per SCRIPT_PAIRS members.
-    assert commands == 3 * 400 + 400 + math.ceil(400 / SCRIPT_PAIRS) + 400
+    # card one per SCRIPT_PAIRS members: for the shared window and for the merchant's own.
+    assert commands == 3 * 400 + 2 * (400 + math.ceil(400 / SCRIPT_PAIRS) + 400)
     assert len(pipelines) == math.ceil(commands / CHUNK_COMMANDS)
     # Every write to the socket is a whole pipeline: one round trip per chunk, not per key.
     assert len(writes) == len(pipelines)

@@ -56,6 +56,7 @@ def test_every_key_is_prefixed_with_the_namespace():
     assert keys.totals("merchant", "m-1") == "t1:totals:merchant:m-1"
     assert keys.window("card", "ab" * 16) == f"t1:win:card:{'ab' * 16}"
     assert keys.window("device", "d-1") == "t1:win:device:d-1"
+    assert keys.window("device", "d-1", "m-1") == "t1:mwin:m-1:device:d-1"
 
 
 @pytest.mark.parametrize(
@@ -264,6 +265,9 @@ def test_a_batch_is_one_pipeline_with_one_script_call_per_entity_and_no_incremen
     # Totals go through the versioned script: one call per owner, never a plain HSET.
     assert sorted(args[2] for args in totals) == ["u:totals:customer:c-1", "u:totals:merchant:m-1"]
     assert sorted(args[2] for args in scripts) == [
+        "u:mwin:m-1:card:" + "ab" * 16,
+        "u:mwin:m-1:customer:c-1",
+        "u:mwin:m-1:device:d-1",
         "u:win:card:" + "ab" * 16,
         "u:win:customer:c-1",
         "u:win:device:d-1",
