@@ -26,6 +26,7 @@ from ml.recommender.data import clean, temporal_split
 from ml.recommender.evaluate import Evaluation, evaluate_models
 from ml.recommender.models import CooccurrenceRecommender, PopularityRecommender
 from ml.recommender.online_retail import online_retail_interactions
+from ml.recommender.pipeline import audience
 from ml.recommender.serving import Served, redis_client, write_recommendations
 from paystream.contracts.served import ServedKeys
 from paystream.settings import get_settings
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         served = Served("bench-recommender", str(n))
         users = [str(u) for u in als.model.users]
         started = time.perf_counter()
-        lists = als.model.recommend_many(users, 10)
+        lists = {audience(u, "bench"): v for u, v in als.model.recommend_many(users, 10).items()}
         stats = write_recommendations(client, keys, served, lists)
         scoring.append(stats.customers / (time.perf_counter() - started))
         # Reference: the same lists written again with scoring already done.

@@ -112,7 +112,7 @@ def interactions_table(spec: SampleSpec, items: int = 40) -> pa.Table:
     rng = random.Random(spec.seed + 2)  # noqa: S311 - sample data, not secrets
     out = []
     base = datetime.combine(spec.start, datetime.min.time(), UTC)
-    for customer in spec.customers:
+    for c_index, customer in enumerate(spec.customers):
         for _ in range(5):
             item = f"SKU{min(items - 1, int(rng.expovariate(0.15))):04d}"
             out.append(
@@ -122,6 +122,7 @@ def interactions_table(spec: SampleSpec, items: int = 40) -> pa.Table:
                     "weight": float(rng.randint(1, 24)),
                     "timestamp": base + timedelta(days=rng.randint(0, spec.days)),
                     "orders": rng.randint(1, 4),
+                    "merchant_id": spec.merchants[c_index % len(spec.merchants)],
                 }
             )
     return pa.Table.from_pylist(out, schema=INTERACTIONS)
@@ -200,7 +201,14 @@ def decision(payment_id: str, customer_id: str, merchant_id: str) -> StoredDecis
 def served_commands(namespace: str, spec: SampleSpec) -> list[tuple[str, str]]:
     """``(key, JSON)`` pairs of recommendations: the first customer has none (cold start)."""
     keys = ServedKeys(namespace)
-    pairs = [(keys.popular(), recommendations(None).model_dump_json())]
-    for customer in spec.customers[1:]:
-        pairs.append((keys.recommendations(customer), recommendations(customer).model_dump_json()))
+    popular = recommendations(None).model_dump_json()
+    pairs = [(keys.popular(merchant), popular) for merchant in spec.merchants]
+    for c_index, customer in enumerate(spec.customers):
+        if c_index == 0:
+            continue
+        # The merchant the customer pays (as in the history table): lists are per merchant.
+        merchant = spec.merchants[c_index % len(spec.merchants)]
+        pairs.append(
+            (keys.recommendations(customer, merchant), recommendations(customer).model_dump_json())
+        )
     return pairs

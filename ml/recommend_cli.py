@@ -59,8 +59,17 @@ def train_recommender(
         Path | None,
         typer.Option(
             "--interactions",
-            help="Interactions table with columns user, item, weight, timestamp: Parquet, "
-            "CSV(.gz) or a Delta folder. Default: gold interactions_customer_product.",
+            help="Interactions table with columns user, item, weight, timestamp and, "
+            "optionally, merchant_id: Parquet, CSV(.gz) or a Delta folder. Default: gold "
+            "interactions_customer_product.",
+        ),
+    ] = None,
+    merchant: Annotated[
+        str | None,
+        typer.Option(
+            "--merchant",
+            help="Whose customers a table without a merchant_id column holds. Lists are "
+            "learnt and served per merchant, from that merchant's interactions only.",
         ),
     ] = None,
     promote: Annotated[
@@ -129,6 +138,7 @@ def train_recommender(
         graph=graph,
         model_name=model_name,
         experiment=experiment,
+        merchant=merchant,
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
@@ -158,19 +168,26 @@ def train_recommender(
 
 def recommend(
     customer_id: Annotated[str, typer.Argument(help="Customer id, e.g. cust-17850.")],
+    merchant: Annotated[
+        str,
+        typer.Option(
+            "--merchant", help="The merchant whose list to show (lists are per merchant)."
+        ),
+    ] = "online-retail-uk",
     namespace: Annotated[
         str | None,
         typer.Option("--namespace", help="Redis namespace (default: streams.namespace)."),
     ] = None,
 ) -> None:
-    """Print what the platform serves to a customer (their list, else the popular one)."""
+    """Print what the platform serves a merchant for a customer (their list, else the
+    merchant's popular one)."""
     from ml.recommender.serving import read_recommendations, redis_client
     from paystream.contracts.served import ServedKeys
 
     settings = get_settings()
     client = redis_client(settings.redis)
     keys = ServedKeys(namespace or settings.streams.namespace)
-    found, fallback = read_recommendations(client, keys, customer_id)
+    found, fallback = read_recommendations(client, keys, customer_id, merchant)
     client.close()
     if found is None:
         console.print(

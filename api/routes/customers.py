@@ -88,13 +88,16 @@ async def recommendations(
     ):
         # Only a cache miss pays for the thread hop and the replica lookup.
         await run_in_threadpool(check_customer_visible, resources, principal, customer_id)
-    raw = await resources.redis.get(resources.served.recommendations(customer_id))
+    # Per merchant: the list was learnt from this merchant's interactions and names only its
+    # catalogue, so a customer's visibility here never reveals what they did elsewhere.
+    merchant = principal.merchant_id
+    raw = await resources.redis.get(resources.served.recommendations(customer_id, merchant))
     fallback = raw is None
     if raw is None:
-        raw = await resources.redis.get(resources.served.popular())
+        raw = await resources.redis.get(resources.served.popular(merchant))
     if raw is None:
         raise ServiceUnavailableError(
-            "recommender", resources.served.popular(), "no recommendations published yet"
+            "recommender", resources.served.popular(merchant), "no recommendations published yet"
         )
     stored = Recommendations.model_validate_json(raw)
     return RecommendationsOut(

@@ -208,6 +208,7 @@ def check_policy(overlay: str, rendered: Path) -> int:
     _check_consumer_groups(report, by_kind, deployments, config)
     _check_migration_phase(report, by_kind, objects)
     _check_spark_jobs(report, by_kind, config)
+    _check_mlflow_auth(report, deployments)
 
     placeholders = sorted(set(PLACEHOLDER.findall(rendered.read_text())))
     if placeholders:
@@ -364,6 +365,25 @@ def _check_consumer_groups(
             f"{name}: no PodDisruptionBudget",
         )
         print(f"  {name}: {replicas} replica(s), surge {surge_pods}, {partitions} partitions")
+
+
+def _check_mlflow_auth(report: Report, deployments: dict[str, Obj]) -> None:
+    # Loading a registered model runs it: MLflow must not answer anyone without a password.
+    server = deployments.get("mlflow")
+    if server is None:
+        return
+    spec = pod_spec(server) or {}
+    for container in containers(spec):
+        argv = [*container.get("command", []), *container.get("args", [])]
+        env = {e["name"]: e for e in container.get("env", []) or []}
+        report.require(
+            "--app-name=basic-auth" in argv, "mlflow: the server must run --app-name=basic-auth"
+        )
+        for name in ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"):
+            report.require(
+                "secretKeyRef" in (env.get(name, {}).get("valueFrom") or {}),
+                f"mlflow: {name} must come from a Secret",
+            )
 
 
 def _check_migration_phase(

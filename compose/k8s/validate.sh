@@ -162,8 +162,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -R "$here" "$work/k8s"
 # Never read real secrets: drop them from the copy, then stand in the committed examples.
-find "$work/k8s" -type f \( -name secrets.env -o -name '*-secrets.env' \) -delete
-find "$work/k8s" -type f -name '*.env.example' | while read -r example; do
+find "$work/k8s" -type f \( -name secrets.env -o -name '*-secrets.env' -o -name mlflow-auth.ini \) -delete
+find "$work/k8s" -type f \( -name '*.env.example' -o -name '*.ini.example' \) | while read -r example; do
     cp "$example" "${example%.example}"
 done
 mkdir -p "$work/rendered"

@@ -93,11 +93,12 @@ def interactions_customer_product(silver: Silver) -> DataFrame:
     """Implicit feedback customer → product: total quantity bought, latest order, orders."""
     from pyspark.sql import functions as fn
 
-    orders = silver("orders").select("order_id", "customer_id", "placed_at")
+    orders = silver("orders").select("order_id", "customer_id", "merchant_id", "placed_at")
     lines = silver("order_lines").select("order_id", "sku", "quantity")
+    # Per merchant: the recommender learns each merchant's lists from its own orders only.
     return (
         lines.join(orders, "order_id")
-        .groupBy(fn.col("customer_id").alias("user"), fn.col("sku").alias("item"))
+        .groupBy(fn.col("customer_id").alias("user"), fn.col("sku").alias("item"), "merchant_id")
         .agg(
             fn.sum("quantity").alias("weight"),
             fn.max("placed_at").alias("timestamp"),

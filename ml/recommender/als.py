@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ml.recommender.data import Matrix
+from ml.recommender.data import Matrix, ScopeMask
 from ml.recommender.models import Recommender, top_k
 from paystream.contracts.served import RecommendedItem
 
@@ -72,6 +72,7 @@ class FactorModel:
 
     def __post_init__(self) -> None:
         self.user_index = {str(u): i for i, u in enumerate(self.users)}
+        self.scope = ScopeMask(self.items)
 
     def recommend_many(
         self, users: Sequence[str], k: int = 10, exclude_seen: bool = True, batch_size: int = 1024
@@ -85,6 +86,7 @@ class FactorModel:
             scores = self.user_factors[rows] @ self.item_factors.T
             for n, user in enumerate(batch):
                 seen = self._seen(rows[n]) if exclude_seen else None
+                seen = self.scope.exclude(user, seen)
                 result[user] = [
                     RecommendedItem(
                         item_id=str(self.items[i]), score=float(scores[n, i]), source="als"

@@ -20,7 +20,22 @@ from scipy import sparse
 from paystream.errors import PaystreamError
 
 COLUMNS = ("user", "item", "weight", "timestamp")
+#: Optional column: the merchant of each interaction. Users and items are then scoped by it.
+MERCHANT = "merchant_id"
+#: Joins a merchant and an id into a scoped key; identifiers never contain it.
+SCOPE = "|"
 GOLD_TABLE = "interactions_customer_product"
+
+
+def scoped(merchant_id: str, key: str) -> str:
+    """A user or item key of one merchant: the same customer at two merchants is two users."""
+    return f"{merchant_id}{SCOPE}{key}"
+
+
+def unscoped(key: str) -> tuple[str | None, str]:
+    """``(merchant_id, id)`` of a scoped key; ``(None, key)`` for a table without merchants."""
+    merchant, sep, rest = key.partition(SCOPE)
+    return (merchant, rest) if sep else (None, key)
 
 
 class InteractionsError(PaystreamError):
@@ -82,7 +97,7 @@ def _read(path: Path) -> tuple[pd.DataFrame, str]:
         table = DeltaTable(str(path))
         present = {field.name for field in table.schema().fields}
         _require_columns(present, path)
-        frame = table.to_pyarrow_table(columns=list(COLUMNS)).to_pandas()
+        frame = table.to_pyarrow_table(columns=_wanted(present)).to_pandas()
         return frame, f"delta:{path.name}@v{table.version()}"
     name = path.name.lower()
     if name.endswith((".parquet", ".pq")) or (path.is_dir() and any(path.glob("*.parquet"))):
@@ -91,16 +106,20 @@ def _read(path: Path) -> tuple[pd.DataFrame, str]:
         files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
         present = set(pq.read_schema(files[0]).names)
         _require_columns(present, path)
-        frame = pq.read_table(path, columns=list(COLUMNS)).to_pandas()
+        frame = pq.read_table(path, columns=_wanted(present)).to_pandas()
         return frame, _content_version(files)
     if name.endswith((".csv", ".csv.gz")):
         # Everything as text first: type problems are reported by clean(), per column.
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         _require_columns(set(frame.columns), path)
-        return frame[list(COLUMNS)], _content_version([path])
+        return frame[_wanted(set(frame.columns))], _content_version([path])
     raise InteractionsError(
         f"{path}: unknown interactions format; use .parquet, .csv(.gz) or a Delta table folder"
     )
+
+
+def _wanted(present: set[str]) -> list[str]:
+    return [*COLUMNS, MERCHANT] if MERCHANT in present else list(COLUMNS)
 
 
 def _require_columns(present: set[str], path: Path) -> None:
@@ -126,6 +145,9 @@ def clean(raw: pd.DataFrame, source: str) -> pd.DataFrame:
 
     Duplicates sum their weights and keep the latest timestamp, so a table of raw events
     works as well as an aggregated one. Rows of weight 0 carry no signal and are dropped.
+    With a ``merchant_id`` column, users and items become merchant-scoped keys
+    (:func:`scoped`): one fit then learns each merchant's customers and catalogue from that
+    merchant's interactions only, and no list mixes two merchants.
 
     Raises:
         InteractionsError: the table is empty or a column holds unusable values.
@@ -138,11 +160,20 @@ def clean(raw: pd.DataFrame, source: str) -> pd.DataFrame:
             "item": raw["item"].astype("string").str.strip(),
         }
     )
-    for column in ("user", "item"):
+    columns = ("user", "item", MERCHANT) if MERCHANT in raw.columns else ("user", "item")
+    if MERCHANT in raw.columns:
+        frame[MERCHANT] = raw[MERCHANT].astype("string").str.strip()
+    for column in columns:
         blank = frame[column].isna() | (frame[column] == "")
         if blank.any():
             row = int(np.flatnonzero(blank.to_numpy())[0])
             raise InteractionsError(f"{source}: empty {column} in row {row + 1}")
+        if (frame[column].str.contains(SCOPE, regex=False)).any():
+            raise InteractionsError(f"{source}: {column} values may not contain {SCOPE!r}")
+    if MERCHANT in raw.columns:
+        frame["user"] = frame[MERCHANT] + SCOPE + frame["user"]
+        frame["item"] = frame[MERCHANT] + SCOPE + frame["item"]
+        frame = frame.drop(columns=[MERCHANT])
     weight = pd.to_numeric(raw["weight"], errors="coerce").astype("float64")
     bad = weight.isna() | ~np.isfinite(weight.to_numpy(dtype="float64", na_value=np.nan))
     if bad.any():
@@ -217,6 +248,35 @@ def temporal_split(frame: pd.DataFrame, test_weeks: int = 4) -> Split:
             f"test rows (the data spans {span.days} days); choose another --test-weeks"
         )
     return Split(train, test.reset_index(drop=True), cutoff, test_weeks)
+
+
+class ScopeMask:
+    """Item indices outside a user's merchant, to exclude from that user's ranking.
+
+    Scoped users and items only ever meet within a merchant in training, but a ranking over
+    the whole catalogue would still offer another merchant's products. Unscoped tables (no
+    merchant column) exclude nothing.
+    """
+
+    def __init__(self, items: np.ndarray) -> None:
+        self.scopes = np.array([unscoped(str(i))[0] or "" for i in items], dtype=object)
+        self._cache: dict[str, np.ndarray] = {}
+
+    def outside(self, user: str) -> np.ndarray:
+        """Indices of items that are not of ``user``'s merchant."""
+        scope = unscoped(user)[0] or ""
+        found = self._cache.get(scope)
+        if found is None:
+            found = np.flatnonzero(self.scopes != scope).astype(np.int64)
+            self._cache[scope] = found
+        return found
+
+    def exclude(self, user: str, seen: np.ndarray | None) -> np.ndarray | None:
+        """``seen`` plus the items outside the user's merchant."""
+        outside = self.outside(user)
+        if not outside.size:
+            return seen
+        return outside if seen is None else np.concatenate([seen, outside])
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ml.recommender.data import Matrix
+from ml.recommender.data import Matrix, ScopeMask, scoped
 from paystream.contracts.served import RecommendedItem
 from paystream.errors import PaystreamError
 
@@ -77,17 +77,21 @@ class PopularityRecommender(Recommender):
 
     def __init__(self) -> None:
         self.matrix: Matrix | None = None
+        self._mask: ScopeMask | None = None
         self.scores = np.empty(0)
 
     def fit(self, interactions: pd.DataFrame) -> None:
         """Count distinct buyers per item (weights would let one bulk buyer dominate)."""
         self.matrix = Matrix.from_frame(interactions)
+        self._mask = ScopeMask(self.matrix.items)
         self.scores = np.asarray((self.matrix.weights > 0).sum(axis=0), dtype=np.float64).ravel()
 
     def recommend(self, user: str, k: int = 10, exclude_seen: bool = True) -> list[RecommendedItem]:
         """The most popular items the user has not bought (all of them for an unknown user)."""
         matrix = _fitted_matrix(self.matrix)
         seen = matrix.seen(user) if exclude_seen else None
+        if user and self._mask is not None:
+            seen = self._mask.exclude(user, seen)
         return [
             RecommendedItem(
                 item_id=str(matrix.items[i]), score=float(self.scores[i]), source=self.source
@@ -95,9 +99,11 @@ class PopularityRecommender(Recommender):
             for i in top_k(self.scores, k, seen)
         ]
 
-    def popular(self, k: int) -> list[RecommendedItem]:
-        """The cold-start list: the ``k`` most popular items."""
-        return self.recommend("", k, exclude_seen=False)
+    def popular(self, k: int, merchant_id: str | None = None) -> list[RecommendedItem]:
+        """The cold-start list: the ``k`` most popular items (of one merchant, if given)."""
+        if merchant_id is None:
+            return self.recommend("", k, exclude_seen=False)
+        return self.recommend(scoped(merchant_id, ""), k, exclude_seen=False)
 
 
 class CooccurrenceRecommender(Recommender):

@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from paystream.producers.online_retail import LONDON, SERVICE_CODES, SERVICE_PREFIXES
+from paystream.producers.online_retail import (
+    LONDON,
+    MERCHANT_ID,
+    SERVICE_CODES,
+    SERVICE_PREFIXES,
+)
 from paystream.settings import REPO_ROOT
 
 SOURCE = REPO_ROOT / "data" / "online-retail" / "online_retail.csv.gz"
@@ -68,7 +73,9 @@ def online_retail_interactions(
     )
     grouped["orders"] = grouped["orders"].astype("int64")
     grouped["timestamp"] = grouped["timestamp"].astype("datetime64[us, UTC]")
-    return grouped[["user", "item", "weight", "timestamp", "orders"]]
+    # Every Online Retail invoice is the one replayed merchant's, as in the stream.
+    grouped["merchant_id"] = MERCHANT_ID
+    return grouped[["user", "item", "weight", "timestamp", "orders", "merchant_id"]]
 
 
 def _sample(users: Iterable[object], count: int) -> set[str]:

@@ -21,11 +21,13 @@ from ml.recommender.data import (
     gold_path,
     load_interactions,
     temporal_split,
+    unscoped,
 )
 from ml.recommender.evaluate import PRIMARY, Evaluation, evaluate_models
 from ml.recommender.graph import GraphCooccurrenceRecommender, recommend_for
 from ml.recommender.models import CooccurrenceRecommender, PopularityRecommender
 from ml.recommender.serving import (
+    Audience,
     Served,
     ServeStats,
     redis_client,
@@ -63,6 +65,8 @@ class TrainConfig:
     graph_namespace: str | None = None
     max_graph_customers: int = 1000
     chunk_size: int = 1000
+    #: Whose customers a table without a ``merchant_id`` column holds (served per merchant).
+    merchant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,9 @@ def run(
     steps = Steps(progress)
     steps.start("loading interactions")
     data = load(settings, config.interactions)
+    if config.serve:
+        # Fail before Spark starts: lists of a table without merchants have no audience.
+        audience(str(data.frame["user"].iloc[0]), config.merchant)
     split = temporal_split(data.frame, config.test_weeks)
     check_services(settings, config)
     if spark is None:
@@ -283,26 +290,63 @@ def serve(
     client = redis_client(settings.redis)
     keys = ServedKeys(config.namespace or settings.streams.namespace)
     users = [str(u) for u in model.users]
+    merchants = sorted({audience(u, config.merchant)[0] for u in users})
+    scoped_data = any(unscoped(u)[0] is not None for u in users)
     advance = steps.start("scoring customers into Redis", len(users))
 
-    def lists() -> Iterator[tuple[str, list[RecommendedItem]]]:
+    def lists() -> Iterator[tuple[Audience, list[RecommendedItem]]]:
         for chunk in _chunks(users, config.chunk_size):
-            yield from model.recommend_many(chunk, config.top_n).items()
+            for user, items in model.recommend_many(chunk, config.top_n).items():
+                yield audience(user, config.merchant), [_plain(i) for i in items]
 
     stats = write_recommendations(
         client, keys, served, lists(), chunk_size=config.chunk_size, advance=advance
     )
-    write_popular(client, keys, served, popular.popular(config.top_n))
+    for merchant in merchants:
+        scope = merchant if scoped_data else None
+        items = [_plain(i) for i in popular.popular(config.top_n, scope)]
+        write_popular(client, keys, served, merchant, items)
     graph_served = 0
-    if config.graph:
+    if config.graph and len(merchants) == 1:
+        # The live graph's BOUGHT edges carry no merchant, so its co-occurrence is served
+        # only when the data is one merchant's (docs/recommender.md); each found item must
+        # still be in that merchant's catalogue.
         steps.start("graph co-occurrence for customers new since training")
+        merchant = merchants[0]
+        catalogue = {audience(str(i), config.merchant)[1] for i in model.items}
         with GraphCooccurrenceRecommender(settings.gremlin, _graph_ns(settings, config)) as graph:
-            known = model.user_index
+            known = {audience(u, config.merchant)[1] for u in users}
             fresh = [c for c in graph.customers_with_history() if c not in known]
             found = recommend_for(graph, fresh[: config.max_graph_customers], config.top_n)
-        graph_served = write_recommendations(client, keys, served, found).customers
+        scoped_found = {
+            (merchant, customer): [i for i in items if i.item_id in catalogue]
+            for customer, items in found.items()
+        }
+        graph_served = write_recommendations(client, keys, served, scoped_found).customers
     client.close()
     return stats, graph_served
+
+
+def audience(user: str, merchant: str | None) -> Audience:
+    """``(merchant, customer)`` of a model's user key.
+
+    Raises:
+        InteractionsError: the table had no ``merchant_id`` column and no ``--merchant``
+            says whose customers they are.
+    """
+    scope, customer = unscoped(user)
+    found = scope or merchant
+    if found is None:
+        raise InteractionsError(
+            "lists are served per merchant: the interactions table has no merchant_id column, "
+            "so pass --merchant M to say whose customers and products it holds"
+        )
+    return found, customer
+
+
+def _plain(item: RecommendedItem) -> RecommendedItem:
+    # Served lists name the merchant's own item ids, without the training scope.
+    return item.model_copy(update={"item_id": unscoped(item.item_id)[1]})
 
 
 def describe(config: TrainConfig) -> dict[str, Any]:

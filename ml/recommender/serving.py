@@ -1,7 +1,8 @@
 """Batch scoring into Redis, in the shape the API reads (:mod:`paystream.contracts.served`).
 
-Each customer's top-N list is one JSON string at ``ServedKeys.recommendations(customer)``;
-the cold-start list sits at ``ServedKeys.popular()``. Every list names the registered model
+Each customer's top-N list at a merchant is one JSON string at
+``ServedKeys.recommendations(customer, merchant)``; each merchant's cold-start list sits at
+``ServedKeys.popular(merchant)``. Every list names the registered model
 and version whose run produced it; each item's ``source`` says which algorithm ranked it
 (``als``, ``graph`` or ``popularity``). Writes go through non-transactional pipelines in
 chunks: one round trip per chunk, and a reader never waits on a lock.
@@ -70,12 +71,16 @@ class Served:
         ).model_dump_json()
 
 
+#: ``(merchant_id, customer_id)``: who a served list is for.
+Audience = tuple[str, str]
+
+
 def write_recommendations(
     client: Any,
     keys: ServedKeys,
     served: Served,
-    lists: Mapping[str, Sequence[RecommendedItem]]
-    | Iterator[tuple[str, Sequence[RecommendedItem]]],
+    lists: Mapping[Audience, Sequence[RecommendedItem]]
+    | Iterator[tuple[Audience, Sequence[RecommendedItem]]],
     *,
     chunk_size: int = 1000,
     ttl_s: int | None = None,
@@ -88,10 +93,11 @@ def write_recommendations(
     started = time.perf_counter()
     pipe = client.pipeline(transaction=False)
     pending = 0
-    for customer, items in pairs:
+    for (merchant, customer), items in pairs:
         if not items:
             continue
-        pipe.set(keys.recommendations(customer), served.document(customer, items), ex=ttl_s)
+        key = keys.recommendations(customer, merchant)
+        pipe.set(key, served.document(customer, items), ex=ttl_s)
         pending += 1
         if pending >= chunk_size:
             pipe.execute()
@@ -108,23 +114,27 @@ def write_recommendations(
 
 
 def write_popular(
-    client: Any, keys: ServedKeys, served: Served, items: Sequence[RecommendedItem]
+    client: Any,
+    keys: ServedKeys,
+    served: Served,
+    merchant_id: str,
+    items: Sequence[RecommendedItem],
 ) -> None:
-    """Write the cold-start list."""
-    client.set(keys.popular(), served.document(None, items))
+    """Write one merchant's cold-start list."""
+    client.set(keys.popular(merchant_id), served.document(None, items))
 
 
 def read_recommendations(
-    client: Any, keys: ServedKeys, customer_id: str
+    client: Any, keys: ServedKeys, customer_id: str, merchant_id: str
 ) -> tuple[Recommendations | None, bool]:
-    """What the API would serve: the customer's list, else the popular one.
+    """What the API would serve a merchant: the customer's list, else the popular one.
 
     Returns the list (None when nothing is served at all) and whether it is the fallback.
     """
-    raw = client.get(keys.recommendations(customer_id))
+    raw = client.get(keys.recommendations(customer_id, merchant_id))
     if raw is not None:
         return Recommendations.model_validate_json(raw), False
-    popular = client.get(keys.popular())
+    popular = client.get(keys.popular(merchant_id))
     if popular is None:
         return None, True
     return Recommendations.model_validate_json(popular), True

@@ -36,16 +36,24 @@ class FactorPyfunc:
         self.model = FactorModel.load(Path(context.artifacts["factors"]))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
-        """Top ``k`` (default 10) unseen items per ``customer_id``."""
+        """Top ``k`` (default 10) unseen items per ``customer_id`` (at ``merchant_id``, for a
+        model learnt per merchant), with the merchant's own item ids."""
+        from ml.recommender.data import scoped, unscoped
+
         if self.model is None:
             self.load_context(context)
         assert self.model is not None
         k = int(model_input["k"].iloc[0]) if "k" in model_input and len(model_input) else 10
-        users = [str(u) for u in model_input["customer_id"]]
+        customers = [str(u) for u in model_input["customer_id"]]
+        if "merchant_id" in model_input:
+            merchants = [str(m) for m in model_input["merchant_id"]]
+            users = [scoped(m, c) for m, c in zip(merchants, customers, strict=True)]
+        else:
+            users = customers
         found = self.model.recommend_many(users, k)
         rows = [
-            (user, item.item_id, item.score, rank)
-            for user in users
+            (customer, unscoped(item.item_id)[1], item.score, rank)
+            for customer, user in zip(customers, users, strict=True)
             for rank, item in enumerate(found[user], start=1)
         ]
         return pd.DataFrame(rows, columns=["customer_id", "item_id", "score", "rank"])

@@ -31,7 +31,8 @@ GOLD_TABLES: dict[str, str] = {
         "captured_at timestamp, decision string"
     ),
     "interactions_customer_product": (
-        "user string, item string, weight double, timestamp timestamp, orders long"
+        "user string, item string, weight double, timestamp timestamp, orders long, "
+        "merchant_id string"
     ),
     "interactions_customer_merchant": (
         "user string, item string, weight double, timestamp timestamp, orders long"

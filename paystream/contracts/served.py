@@ -6,8 +6,11 @@ these keys and shapes, and nothing else: the API never imports a writer.
 Key layout (``{ns}`` is the namespace, ``ps`` by default)::
 
     {ns}:risk:decision:{payment_id}   hash: StoredDecision fields
-    {ns}:reco:customer:{customer_id}  string: Recommendations JSON
-    {ns}:reco:popular                 string: Recommendations JSON (the cold-start list)
+    {ns}:reco:{merchant_id}:customer:{customer_id}  string: Recommendations JSON
+    {ns}:reco:{merchant_id}:popular                 string: the merchant's cold-start list
+
+Recommendations are per merchant: each list is learnt from that merchant's interactions and
+names only its catalogue, so serving one merchant never shows what a customer did elsewhere.
 """
 
 from __future__ import annotations
@@ -30,13 +33,13 @@ class ServedKeys:
         """Hash holding one payment's risk decision."""
         return f"{self.namespace}:risk:decision:{payment_id}"
 
-    def recommendations(self, customer_id: str) -> str:
-        """JSON string of one customer's top-N items."""
-        return f"{self.namespace}:reco:customer:{customer_id}"
+    def recommendations(self, customer_id: str, merchant_id: str) -> str:
+        """JSON string of one customer's top-N items at one merchant."""
+        return f"{self.namespace}:reco:{merchant_id}:customer:{customer_id}"
 
-    def popular(self) -> str:
-        """JSON string of the items served to unknown or cold customers."""
-        return f"{self.namespace}:reco:{RECO_POPULAR}"
+    def popular(self, merchant_id: str) -> str:
+        """JSON string of the merchant's items served to unknown or cold customers."""
+        return f"{self.namespace}:reco:{merchant_id}:{RECO_POPULAR}"
 
 
 class StoredDecision(BaseModel):

@@ -179,3 +179,54 @@ def test_a_revoked_key_is_refused_within_a_second_by_every_api_process(api_world
             await client.aclose()
 
     assert asyncio.run(go()) <= 1.2
+
+
+def test_a_merchant_s_own_payment_for_another_s_customer_opens_only_its_own_lists(api_world):
+    # M-alpha records a payment of C1, a customer of M-beta. C1 becomes M-alpha's customer
+    # too, but the recommendations M-alpha reads are its own (here its popular list), never
+    # the list learnt from C1's purchases at M-beta.
+    import time
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine, insert, text
+
+    from paystream.ledger.models import Payment
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    row = {
+        "payment_id": "pay-C1-at-alpha",
+        "customer_id": "C1",
+        "merchant_id": "M-alpha",
+        "amount_minor": 500,
+        "currency": "GBP",
+        "status": "captured",
+        "method": "card",
+        "refunded_minor": 0,
+        "authorized_at": now,
+        "captured_at": now,
+        "updated_at": now,
+    }
+    primary = create_engine(api_world.settings.mysql.primary_url.get_secret_value())
+    replica = create_engine(api_world.settings.mysql.replica_url.get_secret_value())
+    try:
+        with primary.begin() as conn:
+            conn.execute(insert(Payment.__table__), [row])
+        deadline = time.monotonic() + 60
+        query = text("SELECT 1 FROM payments WHERE payment_id = 'pay-C1-at-alpha'")
+        while True:
+            with replica.connect() as conn:
+                if conn.execute(query).first() is not None:
+                    break
+            assert time.monotonic() < deadline, "the replica did not catch up"
+            time.sleep(0.2)
+    finally:
+        primary.dispose()
+        replica.dispose()
+    with api_world.client("alpha") as client:
+        res = client.get("/v1/customers/C1/recommendations")
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert body["fallback"] is True and body["model_version"] == "popular-1"
+    with api_world.client("beta") as client:
+        mine = client.get("/v1/customers/C1/recommendations").json()
+    assert mine["fallback"] is False and mine["model_version"] == "1"

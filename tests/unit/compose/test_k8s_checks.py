@@ -64,3 +64,9 @@ def test_more_risk_agents_than_partitions_fail_the_policy(tmp_path, capsys):
     agents = _deployment("risk-agent", ["paystream", "streams", "risk"], replicas=3)
     assert check_policy("local", _write(tmp_path, config, agents)) == 1
     assert "risk-agent: 3 replicas + surge 0 > 2 partitions" in capsys.readouterr().out
+
+
+def test_an_mlflow_server_without_basic_auth_fails_the_policy(tmp_path, capsys):
+    server = _deployment("mlflow", ["mlflow", "server"])
+    assert check_policy("test", _write(tmp_path, server)) == 1
+    assert "--app-name=basic-auth" in capsys.readouterr().out

@@ -4,12 +4,14 @@ import pytest
 import redis
 
 from ml.recommender.als import ALSParams
+from ml.recommender.data import unscoped
 from ml.recommender.pipeline import TrainConfig, run
 from ml.recommender.tracking import load_served_model
 from paystream.contracts.served import Recommendations, ServedKeys
 from paystream.stores.mlflow import CHAMPION, alias_version
 
 EXPERIMENT = "paystream-recommender-it"
+RETAIL = "online-retail-uk"
 # Two customers only the graph knows (not in the interactions): they get graph lists.
 # Small enough to fit in seconds, still well above popularity on this sample.
 FAST = ALSParams(rank=16, max_iter=5)
@@ -40,7 +42,9 @@ def served(settings, isolated):
     keys = ServedKeys(isolated)
 
     def read(customer):
-        raw = client.get(keys.popular() if customer is None else keys.recommendations(customer))
+        raw = client.get(
+            keys.popular(RETAIL) if customer is None else keys.recommendations(customer, RETAIL)
+        )
         return None if raw is None else Recommendations.model_validate_json(raw)
 
     yield read
@@ -67,7 +71,7 @@ def test_served_lists_carry_the_version_of_the_model_that_produced_them(
     first, settings, isolated, served
 ):
     assert first.served is not None and first.served.customers == first.data.users
-    customers = sorted(first.data.frame["user"].unique())[:5]
+    customers = sorted({unscoped(u)[1] for u in first.data.frame["user"]})[:5]
     for customer in customers:
         stored = served(customer)
         assert (stored.model_name, stored.model_version) == (f"{isolated}-reco", first.version)
@@ -76,7 +80,9 @@ def test_served_lists_carry_the_version_of_the_model_that_produced_them(
     model = load_served_model(settings.mlflow, f"{isolated}-reco", CHAMPION)
     import pandas as pd
 
-    predicted = model.predict(pd.DataFrame({"customer_id": customers}))
+    predicted = model.predict(
+        pd.DataFrame({"customer_id": customers, "merchant_id": [RETAIL] * len(customers)})
+    )
     for customer in customers:
         expected = [i.item_id for i in served(customer).items]
         assert list(predicted[predicted["customer_id"] == customer]["item_id"]) == expected
@@ -107,5 +113,19 @@ def test_a_worse_model_from_a_csv_is_refused_and_the_champion_keeps_serving(
     assert second.promotion is not None and not second.promotion.promoted
     assert alias_version(settings.mlflow, f"{isolated}-reco", CHAMPION) == first.version
     assert second.served is None
-    customer = sorted(first.data.frame["user"].unique())[0]
+    customer = sorted({unscoped(u)[1] for u in first.data.frame["user"]})[0]
     assert served(customer).model_version == first.version
+
+
+def test_lists_are_per_merchant_and_another_merchant_gets_none_of_them(first, settings, isolated):
+    # The retail merchant's customers have lists; the same customer ids at any other
+    # merchant have neither a list nor a popular list learnt from the retail merchant's data.
+    client = redis.Redis.from_url(settings.redis.url.get_secret_value())
+    keys = ServedKeys(isolated)
+    customer = sorted({unscoped(u)[1] for u in first.data.frame["user"]})[0]
+    try:
+        assert client.get(keys.recommendations(customer, RETAIL)) is not None
+        assert client.get(keys.recommendations(customer, "another-merchant")) is None
+        assert client.get(keys.popular("another-merchant")) is None
+    finally:
+        client.close()

@@ -3,6 +3,7 @@
 import gzip
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 from deltalake import write_deltalake
@@ -167,6 +168,7 @@ def test_online_retail_interactions_skip_guests_credit_notes_and_non_products(tm
             "weight": 2.0,
             "timestamp": pd.Timestamp("2011-02-01 12:00", tz="UTC"),
             "orders": 1,
+            "merchant_id": "online-retail-uk",
         },
         {
             "user": "cust-17850",
@@ -174,5 +176,33 @@ def test_online_retail_interactions_skip_guests_credit_notes_and_non_products(tm
             "weight": 10.0,
             "timestamp": pd.Timestamp("2011-06-10 09:00", tz="UTC"),
             "orders": 2,
+            "merchant_id": "online-retail-uk",
         },
     ]
+
+
+def test_a_merchant_column_scopes_users_and_items_so_merchants_never_mix(tmp_path):
+    from ml.recommender.data import ScopeMask, unscoped
+
+    path = tmp_path / "scoped.csv"
+    path.write_text(
+        "user,item,weight,timestamp,merchant_id\n"
+        "c1,mug,1,2026-01-01T00:00:00Z,m1\n"
+        "c1,mug,1,2026-01-01T00:00:00Z,m2\n"
+        "c2,tea,1,2026-01-02T00:00:00Z,m2\n"
+    )
+    frame = load_interactions(path).frame
+    # The same customer at two merchants is two users; the same SKU is two items.
+    assert sorted(frame["user"]) == ["m1|c1", "m2|c1", "m2|c2"]
+    assert sorted(set(frame["item"])) == ["m1|mug", "m2|mug", "m2|tea"]
+    assert unscoped("m2|c1") == ("m2", "c1") and unscoped("c1") == (None, "c1")
+    mask = ScopeMask(np.array(["m1|mug", "m2|mug", "m2|tea"], dtype=object))
+    assert list(mask.outside("m1|c1")) == [1, 2]
+    assert mask.exclude("c9", None) is not None  # an unscoped user sees no scoped item
+
+
+def test_an_id_containing_the_scope_separator_is_refused(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("user,item,weight,timestamp,merchant_id\nc|1,mug,1,2026-01-01,m1\n")
+    with pytest.raises(InteractionsError, match="may not contain"):
+        load_interactions(path)

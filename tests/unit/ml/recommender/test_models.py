@@ -132,3 +132,32 @@ def test_a_malformed_interactions_file_stops_the_command_with_one_clear_line(tmp
     assert done.returncode == 2
     assert "weight must be numeric; row 1 has 'six'" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+SCOPED = {
+    "m1|alice": ["m1|mug", "m1|tea"],
+    "m1|bob": ["m1|mug"],
+    "m2|alice": ["m2|lamp"],
+    "m2|carol": ["m2|lamp", "m2|rug", "m2|vase"],
+    "m2|dave": ["m2|rug", "m2|vase"],
+}
+
+
+def test_scoped_lists_never_offer_another_merchant_s_items():
+    model = PopularityRecommender()
+    model.fit(frame(SCOPED))
+    # m2's items are more popular overall, yet m1's customers see m1's catalogue only.
+    assert {i.item_id for i in model.recommend("m1|bob", 10)} == {"m1|tea"}
+    assert [i.item_id for i in model.popular(2, "m1")] == ["m1|mug", "m1|tea"]
+    users = np.array(sorted(SCOPED), dtype=object)
+    items = np.array(sorted({i for v in SCOPED.values() for i in v}), dtype=object)
+    factors = FactorModel(
+        users,
+        items,
+        np.ones((len(users), 2), dtype=np.float32),
+        np.ones((len(items), 2), dtype=np.float32),
+        sparse.csr_matrix((len(users), len(items))),
+    )
+    lists = factors.recommend_many(["m1|alice", "m2|alice"], 10)
+    assert {i.item_id.split("|")[0] for i in lists["m1|alice"]} == {"m1"}
+    assert {i.item_id.split("|")[0] for i in lists["m2|alice"]} == {"m2"}
