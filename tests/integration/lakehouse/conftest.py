@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
+from harness.card_numbers import card_number_records
 from harness.worlds import StreamWorld, create_world
 from lakehouse.jobs import BuildReport, run_build
 from paystream.producers.simulate import SimulationConfig, simulate
@@ -40,6 +41,8 @@ class Lake:
     first: BuildReport
     published: int
     decided: dict[str, str]
+    #: Of ``published``: records carrying a card number (bronze keeps them masked, refused).
+    hostile: int = 0
 
     @property
     def root(self) -> str:
@@ -91,8 +94,10 @@ def lake(stack, settings, spark, tmp_path_factory):
     world = create_world(settings, base / "logs", partitions=2)
     try:
         events = [e for e, _ in simulate(SIM)]
+        # Card numbers in every kind of field ride along: no layer may store one.
+        hostile = card_number_records(world.settings.kafka, events)
         world.start_worker()
-        world.publish(events)
+        world.publish(events, hostile)
         world.wait_caught_up(timeout_s=180)
         world.wait_processed(len({e.event_id for e in events}), timeout_s=120)
         decided = _insert_decisions(world)
@@ -100,6 +105,6 @@ def lake(stack, settings, spark, tmp_path_factory):
             update={"lakehouse": settings.lakehouse.model_copy(update={"root": base / "root"})}
         )
         first = run_build(lake_settings, spark)
-        yield Lake(world, lake_settings, first, len(events), decided)
+        yield Lake(world, lake_settings, first, len(events) + len(hostile), decided, len(hostile))
     finally:
         world.destroy()

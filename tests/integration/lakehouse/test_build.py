@@ -105,3 +105,25 @@ def test_rebuilding_every_layer_changes_no_row_count_and_no_total(spark, lake):
     run_build(lake.settings, spark)
     assert _fingerprint(spark, lake) == before
     assert before["bronze/events"][0] == lake.published
+
+
+def test_no_layer_stores_a_card_number_that_arrived_in_any_field(lake):
+    # The build ran over a log holding a test PAN in seven kinds of field (harness.card_numbers).
+    import json
+    from pathlib import Path
+
+    from deltalake import DeltaTable
+
+    from harness.card_numbers import FOUND
+
+    tables = [p.parent for p in Path(lake.root).glob("*/*/_delta_log") if p.is_dir()]
+    layers = {t.parent.name for t in tables}
+    assert {"bronze", "silver", "gold"} <= layers
+    for table in tables:
+        rows = DeltaTable(str(table)).to_pyarrow_table().to_pylist()
+        text = json.dumps(
+            rows, default=lambda v: v.decode("latin-1") if isinstance(v, bytes) else str(v)
+        )
+        assert not FOUND.search(text), f"{table.parent.name}/{table.name} holds a card number"
+    refused = DeltaTable(lake.table("bronze", "events")).to_pyarrow_table().to_pylist()
+    assert lake.hostile == 7 and len(refused) == lake.published
