@@ -35,6 +35,7 @@ from api.auth import AUDIENCE, KeyStore
 from api.keys import admin_store
 from bench.api import _free_port, build_world, create_key, destroy_world, start_server
 from bench.record import Figure, write
+from bench.security_tenancy import tenancy_probes
 from paystream.bus.kafka import ensure_topics
 from paystream.errors import ConfigurationError
 from paystream.settings import Settings
@@ -282,6 +283,10 @@ def main(
         base = f"http://127.0.0.1:{port}"
         key = create_key(world.settings, world.spec.merchants[0])
         probes = run_probes(base, world.settings, key)
+        with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=10) as client:
+            probes += tenancy_probes(
+                client, world.settings, world.spec.merchants, world.spec.customers
+            )
         server_errors = schemathesis_server_errors(base, key, fuzz_seconds)
     finally:
         if proc is not None and proc.poll() is None:
@@ -303,14 +308,14 @@ def main(
     missed = [p.name for p in probes if not p.blocked]
     notes = (
         "Black-box probes against `paystream api serve` on loopback over a throw-away world, "
-        "plus two probes of the commands and the model loader. Probes: "
+        "plus probes of the commands, the model loader, the ledger and the scorer. Probes: "
         + ", ".join(f"`{p.name}` ({p.seen})" for p in probes)
         + (f". Not blocked: {', '.join(missed)}." if missed else ". All blocked.")
         + f" Schemathesis: {fuzz_seconds} s of examples and fuzzing, merchant key, "
-        "check not_a_server_error. Not probed, because not yet fixed (docs/security.md, "
-        "'Not yet done'): customer data across merchants through a self-created payment, "
-        "cross-merchant risk features, refund invariants, MLflow authentication and "
-        "NetworkPolicies in compose/k8s."
+        "check not_a_server_error. Tenancy and money probes (bench/security_tenancy.py): "
+        "another merchant's recommendations through a self-created payment, a decline from "
+        "forged cross-merchant evidence, an over-refund through the ledger sink, and "
+        "MLflow's auth in the shipped manifest."
     )
     write(
         "Security probes",
