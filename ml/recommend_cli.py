@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from paystream.producers.online_retail import MERCHANT_ID as RETAIL_MERCHANT
 from paystream.settings import get_settings
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ def recommend(
         typer.Option(
             "--merchant", help="The merchant whose list to show (lists are per merchant)."
         ),
-    ] = "online-retail-uk",
+    ] = RETAIL_MERCHANT,
     namespace: Annotated[
         str | None,
         typer.Option("--namespace", help="Redis namespace (default: streams.namespace)."),
