@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -37,17 +38,16 @@ def _unauthorized(detail: str) -> ApiProblem:
     return ApiProblem(401, detail, "unauthorized", {"WWW-Authenticate": 'Bearer realm="paystream"'})
 
 
-async def authenticate(
+async def identify(
     request: Request,
-    response: Response,
     resources: ResourcesDep,
     api_key: Annotated[str | None, Depends(api_key_header)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The caller, authenticated and charged one token of its rate limit.
+    """The caller, authenticated but not yet charged (the route charges it: :func:`charge`).
 
     Raises:
-        ApiProblem: 401 without valid credentials, 429 once the key's bucket is empty.
+        ApiProblem: 401 without valid credentials.
     """
     principal: Principal | None = getattr(request.state, VERIFIED, None)
     if principal is None:
@@ -58,8 +58,20 @@ async def authenticate(
         principal = await verify_credentials(resources.tokens, resources.keys, secret)
     if principal is None:
         raise _unauthorized("invalid or expired credentials")
-    verdict = await resources.limiter.take(
-        principal.key_id, time.time(), principal.rate_per_s, principal.burst
+    request.state.principal = principal
+    return principal
+
+
+async def charge(
+    resources: Resources, principal: Principal, response: Response, reads: Sequence[str] = ()
+) -> list[Any]:
+    """Charge the caller one token and GET ``reads`` from Redis, in one round trip.
+
+    Raises:
+        ApiProblem: 429 once the key's bucket is empty.
+    """
+    verdict, values = await resources.limiter.take_and_get(
+        principal.key_id, time.time(), principal.rate_per_s, principal.burst, reads
     )
     if not verdict.allowed:
         resources.metrics.rate_limited.inc()
@@ -70,7 +82,18 @@ async def authenticate(
             {"Retry-After": str(verdict.retry_after_s), "RateLimit-Remaining": "0"},
         )
     response.headers["RateLimit-Remaining"] = str(verdict.remaining)
-    request.state.principal = principal
+    return values
+
+
+async def authenticate(
+    response: Response, resources: ResourcesDep, principal: Annotated[Principal, Depends(identify)]
+) -> Principal:
+    """The caller, authenticated and charged one token of its rate limit.
+
+    Raises:
+        ApiProblem: 401 without valid credentials, 429 once the key's bucket is empty.
+    """
+    await charge(resources, principal, response)
     return principal
 
 
@@ -79,6 +102,10 @@ PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 def merchant_scope(principal: PrincipalDep) -> Principal:
     """A caller scoped to a merchant (analyst keys see no merchant's data)."""
+    return _merchant(principal)
+
+
+def _merchant(principal: Principal) -> Principal:
     if principal.role != "merchant" or principal.merchant_id is None:
         raise ApiProblem(403, "this endpoint needs a merchant-scoped key", "forbidden")
     return principal
@@ -91,7 +118,14 @@ def analyst_scope(principal: PrincipalDep) -> Principal:
     return principal
 
 
+def merchant_identified(principal: Annotated[Principal, Depends(identify)]) -> Principal:
+    """A merchant-scoped caller not yet charged: the route calls :func:`charge` itself, so
+    the rate limit and its reads share one Redis round trip."""
+    return _merchant(principal)
+
+
 MerchantDep = Annotated[Principal, Depends(merchant_scope)]
+MerchantUnchargedDep = Annotated[Principal, Depends(merchant_identified)]
 AnalystDep = Annotated[Principal, Depends(analyst_scope)]
 
 

@@ -6,11 +6,14 @@ again, so idle keys cost nothing.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 # KEYS[1] bucket; ARGV rate/s, burst, now (s, float), cost.
 # Returns {allowed (0/1), tokens left (floor), seconds until one token (ceil, ms)}.
@@ -42,6 +45,9 @@ return {allowed, math.floor(tokens), wait_ms}
 """
 
 
+_BUCKET_SHA = hashlib.sha1(_BUCKET_SCRIPT.encode()).hexdigest()  # noqa: S324 (Redis's id)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Outcome of taking one token."""
@@ -65,9 +71,45 @@ class RateLimiter:
         self, key_id: str, now_s: float, rate_per_s: float | None = None, burst: int | None = None
     ) -> Verdict:
         """Take one token from ``key_id``'s bucket (the key's own limits win if set)."""
+        verdict, _ = await self.take_and_get(key_id, now_s, rate_per_s, burst, ())
+        return verdict
+
+    async def take_and_get(
+        self,
+        key_id: str,
+        now_s: float,
+        rate_per_s: float | None,
+        burst: int | None,
+        keys: Sequence[str],
+    ) -> tuple[Verdict, list[Any]]:
+        """Take one token and read ``keys`` (GET) in the same round trip.
+
+        A pipeline rather than one script, so the keys may live in other cluster slots. The
+        values are read whatever the verdict; the caller discards them when it is a refusal.
+        """
         rate = rate_per_s or self.rate_per_s
         size = burst or self.burst
-        allowed, remaining, wait_ms = await self._script(
-            keys=[self.prefix + key_id], args=[rate, size, f"{now_s:.6f}", 1]
-        )
-        return Verdict(bool(allowed), int(remaining), max(1, math.ceil(int(wait_ms) / 1000)))
+        args: list[str | float | int] = [rate, size, f"{now_s:.6f}", 1]
+        if not keys:
+            replies = [await self._script(keys=[self.prefix + key_id], args=args)]
+        else:
+            try:
+                replies = await self._pipeline(key_id, args, keys)
+            except NoScriptError:
+                # A restarted or flushed Redis: load the script once, then the same trip.
+                await self.redis.script_load(_BUCKET_SCRIPT)  # type: ignore[no-untyped-call]
+                replies = await self._pipeline(key_id, args, keys)
+        allowed, remaining, wait_ms = replies[0]
+        verdict = Verdict(bool(allowed), int(remaining), max(1, math.ceil(int(wait_ms) / 1000)))
+        return verdict, list(replies[1:])
+
+    async def _pipeline(
+        self, key_id: str, args: list[str | float | int], keys: Sequence[str]
+    ) -> list[Any]:
+        # EVALSHA by hand: a pipeline given the Script object first asks SCRIPT EXISTS,
+        # which is a second round trip on every request.
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.evalsha(_BUCKET_SHA, 1, self.prefix + key_id, *args)
+        for key in keys:
+            pipe.get(key)
+        return list(await pipe.execute())

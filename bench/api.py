@@ -156,7 +156,14 @@ def build_world(merchants: int, days: int, customers: int) -> World:
                     "refunded_minor": 0,
                     "updated_at": now,
                 }
-                for c in spec.customers[:10]
+                # The first ten (the security probes read them as merchants[0]'s), and every
+                # customer whose served list is merchants[0]'s (harness.sample_gold).
+                for c in dict.fromkeys(
+                    [
+                        *spec.customers[:10],
+                        *spec.customers[len(spec.merchants) :: len(spec.merchants)],
+                    ]
+                )
             ],
         )
     primary.dispose()
@@ -245,14 +252,15 @@ def main(
     use_wrk = tool == "wrk" or (tool == "auto" and shutil.which("wrk") is not None)
     generator = "wrk 4.1 (1 thread, 8 connections)" if use_wrk else "asyncio httpx (8 conns)"
     drive = load_wrk if use_wrk else load_httpx
-    world = build_world(merchants, days, customers=200)
+    # Twice the merchants: customer number `merchants` has a personal list at merchants[0].
+    world = build_world(merchants, days, customers=2 * merchants)
     port = _free_port()
     proc: subprocess.Popen[bytes] | None = None
     try:
         proc = start_server(world, port)
         key = create_key(world.settings, world.spec.merchants[0])
         base = f"http://127.0.0.1:{port}"
-        customer = world.spec.customers[1]
+        customer = world.spec.customers[len(world.spec.merchants)]
         merchant = world.spec.merchants[0]
         targets = {
             "trivial": f"{base}/healthz",
@@ -266,6 +274,8 @@ def main(
             check = httpx.get(url, headers={"X-API-Key": key}, timeout=30)
             if check.status_code != 200:
                 raise RuntimeError(f"{name} answered {check.status_code}: {check.text[:300]}")
+            if name == "recommendations" and check.json()["fallback"]:
+                raise RuntimeError("the benchmark customer has no personal list to serve")
             drive(url, key, min(2.0, seconds))
         results: dict[str, list[Load]] = {name: [] for name in targets}
         for run in range(runs):

@@ -140,3 +140,30 @@ def test_health_and_readiness(api_world):
     assert (
         'paystream_api_requests_total{method="GET",route="/healthz",status="200"}' in metrics.text
     )
+
+
+def test_recommendations_cost_one_redis_round_trip_and_429s_no_more(api_world, monkeypatch):
+    from redis.asyncio.connection import AbstractConnection
+
+    key = api_world.create_key(role="merchant", merchant_id="M-alpha", rate_per_s=0.1, burst=2)
+    writes = []
+    real_send = AbstractConnection.send_packed_command
+
+    async def counting_send(self, command, check_health=True):
+        writes.append(1)
+        return await real_send(self, command, check_health)
+
+    with api_world.client(raw_key=key) as client:
+        # Warm: the key's record and the customer's membership are cached in the process.
+        assert client.get("/v1/customers/C2/recommendations").status_code == 200
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
+        ok = client.get("/v1/customers/C2/recommendations")
+        served = len(writes)
+        limited = client.get("/v1/customers/C2/recommendations")
+        monkeypatch.undo()
+    assert ok.status_code == 200 and ok.json()["items"]
+    assert ok.headers["RateLimit-Remaining"] == "0"
+    assert limited.status_code == 429 and limited.headers["Retry-After"]
+    # The rate limit and both lists in one pipeline; a refusal costs the same single trip.
+    assert served == 1
+    assert len(writes) == 2
