@@ -22,7 +22,6 @@ from prometheus_client import Counter, Histogram
 from paystream.contracts.events import Decision, PaymentAuthorized, RiskDecided, event_id_for
 from paystream.contracts.fraud_features import (
     FeatureInputs,
-    FeatureVector,
     GraphView,
     compute_features,
     to_matrix,
@@ -177,12 +176,10 @@ class RiskScorer:
         SCORE_SECONDS.observe(time.perf_counter() - started)
         return result
 
-    def _verdict(
-        self, vector: FeatureVector, p: float | None, model: FraudModel | None
-    ) -> Decision:
-        # The decision the rules and the model's probability ``p`` earn together.
+    def _verdict(self, rules_score: float, p: float | None, model: FraudModel | None) -> Decision:
+        # The decision the rules' score and the model's probability ``p`` earn together.
         s = self.settings
-        decision = decide(evaluate_rules(vector).score, s.review_threshold, s.decline_threshold)
+        decision = decide(rules_score, s.review_threshold, s.decline_threshold)
         if model is not None and p is not None:
             decision = most_severe(
                 decision, decide(p, model.review_threshold, model.decline_threshold)
@@ -201,7 +198,7 @@ class RiskScorer:
         decisions: list[RiskDecided] = []
         for (e, f, g), vector, p in zip(fresh, vectors, probabilities, strict=True):
             rules = evaluate_rules(vector)
-            decision = self._verdict(vector, p, model)
+            decision = self._verdict(rules.score, p, model)
             reasons = list(rules.reasons)
             if model is not None and p is not None:
                 if p >= model.review_threshold:
@@ -260,7 +257,7 @@ class RiskScorer:
             )
         local = compute_features(feature_inputs(e, facts, alone, local=True))
         p = model.score(to_matrix([local]))[0] if model is not None else None
-        return self._verdict(local, p, model) is Decision.DECLINE
+        return self._verdict(evaluate_rules(local).score, p, model) is Decision.DECLINE
 
     def close(self) -> None:
         """Stop the graph lookup thread."""
