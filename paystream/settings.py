@@ -175,8 +175,14 @@ class RiskSettings(BaseModel):
     # Small batches taken as soon as they are there: decision latency is the point.
     batch_size: int = Field(default=200, ge=1, le=5_000)
     batch_within_s: float = Field(default=0.002, gt=0)
-    # Time the graph gets per batch before the decision goes ahead without its features.
+    # Where graph features come from: the Redis cache that the state projection keeps warm
+    # ("cache", two Redis round trips), or Gremlin itself within graph_timeout_ms ("gremlin").
+    graph_source: Literal["cache", "gremlin"] = "cache"
+    # Time the Gremlin source gets per batch before the decision goes ahead without it.
     graph_timeout_ms: int = Field(default=40, ge=1)
+    # A payment later than the cache's newest projected event by more than this (event time)
+    # is decided on the cache as it is, with the reason GRAPH_STALE.
+    graph_stale_after_s: float = Field(default=300, gt=0)
     model_name: str = "paystream-fraud"
     model_poll_s: float = Field(default=10.0, gt=0)
     # Rules-only thresholds; a model version's tags of the same names override them.

@@ -68,6 +68,9 @@ class GraphView:
     device_customers: int = 0
     card_customers: int = 0
     fraud_linked_customers: int = 0
+    # Read from a cache whose projection is behind the payment (reason GRAPH_STALE); the
+    # counts are still what was known, so they are used, but the decision says so.
+    stale: bool = False
 
 
 @dataclass(frozen=True)

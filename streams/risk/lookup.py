@@ -8,7 +8,9 @@ window read is bounded at the payment's own time and first sightings keep the mi
 (``ZADD LT``), a replay computes the same features as the first pass.
 
 Graph: users of the payment's device and card, and flagged (charged-back) customers within
-reach of the payer, in one string script with bindings (Cosmos-compatible).
+reach of the payer. By default they come from the Redis graph cache, read in the same
+pipeline (:mod:`streams.risk.graph_cache`); otherwise from Gremlin, in one string script with
+bindings (Cosmos-compatible).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from redis.exceptions import NoScriptError
 from paystream.contracts.events import PaymentAuthorized
 from paystream.contracts.fraud_features import GraphView, Window
 from paystream.contracts.served import ServedKeys
+from paystream.stores import graph_cache
 from paystream.stores.gremlin import vertex_id
 from paystream.stores.redis import (
     WINDOW,
@@ -34,6 +37,7 @@ from paystream.stores.redis import (
     load_scripts,
     window_args,
 )
+from streams.risk.graph_cache import CachedGraph, CacheFirstRound
 from streams.sinks.graph import GremlinGraphSink
 from streams.sinks.port import Totals
 from streams.sinks.redis_state import parse_totals
@@ -90,15 +94,21 @@ class RedisFacts:
     earliest_device_ms: int | None
     earliest_country_ms: int | None
     stored: dict[str, str]
+    # The graph cache's first round (None without a cache) and the projection's mark.
+    graph: CacheFirstRound | None = None
+    graph_mark: str | None = None
 
 
 class RiskRedis:
-    """The risk agent's Redis reads and writes."""
+    """The risk agent's Redis reads and writes; with ``graph_cache``, its graph reads too."""
 
-    def __init__(self, client: redis.Redis[Any], namespace: str) -> None:
+    def __init__(
+        self, client: redis.Redis[Any], namespace: str, graph_cache: CachedGraph | None = None
+    ) -> None:
         self.client = client
         self.keys = RedisKeys(namespace)
         self.served = ServedKeys(namespace)
+        self.graph_cache = graph_cache
 
     def seen_key(self, customer_id: str, what: str) -> str:
         """Zset of a customer's devices or countries, scored by first sighting (epoch ms)."""
@@ -111,7 +121,7 @@ class RiskRedis:
         try:
             replies = self._pipeline(ordered)
         except NoScriptError:
-            load_scripts(self.client, WINDOW, SEEN, STORE)
+            load_scripts(self.client, WINDOW, SEEN, STORE, *graph_cache.SCRIPTS)
             replies = self._pipeline(ordered)
         facts = dict(
             zip((e.payment_id for e in ordered), self._facts(ordered, replies), strict=True)
@@ -143,10 +153,16 @@ class RiskRedis:
             pipe.hgetall(self.keys.profile("merchant", e.merchant_id))
             pipe.hgetall(self.keys.totals("merchant", e.merchant_id))
             pipe.hgetall(self.served.decision(e.payment_id))
+            if self.graph_cache is not None:
+                self.graph_cache.queue(pipe, e)
+        if self.graph_cache is not None:
+            self.graph_cache.queue_mark(pipe)
         return list(pipe.execute())
 
     def _facts(self, events: Sequence[PaymentAuthorized], replies: list[Any]) -> list[RedisFacts]:
         it = iter(replies)
+        # The mark is the pipeline's last reply, after every payment's.
+        mark = replies[-1] if self.graph_cache is not None else None
         facts: list[RedisFacts] = []
         for e in events:
             windows: dict[str, Window | None] = {}
@@ -163,6 +179,8 @@ class RiskRedis:
             customer_totals = parse_totals(next(it))
             customer_profile, merchant_profile = dict(next(it)), dict(next(it))
             merchant_totals = parse_totals(next(it))
+            stored = dict(next(it))
+            cache = self.graph_cache
             facts.append(
                 RedisFacts(
                     customer=windows["customer"] or Window(),
@@ -179,7 +197,9 @@ class RiskRedis:
                     country_first_seen_ms=seen["country"],
                     earliest_device_ms=earliest["device"],
                     earliest_country_ms=earliest["country"],
-                    stored=dict(next(it)),
+                    stored=stored,
+                    graph=None if cache is None else cache.parse(it, e),
+                    graph_mark=mark,
                 )
             )
         return facts

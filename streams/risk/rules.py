@@ -33,6 +33,7 @@ class Reason:
     # Degraded or partial decisions: still decided, and saying why they are partial.
     NO_HISTORY = "NO_HISTORY"
     GRAPH_UNAVAILABLE = "GRAPH_UNAVAILABLE"
+    GRAPH_STALE = "GRAPH_STALE"
     RULES_ONLY = "RULES_ONLY"
 
 

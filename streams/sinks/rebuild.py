@@ -6,9 +6,10 @@ a snapshot of every total, through the projection's own write path, so the resul
 what the stream would have written:
 
 * Redis: profiles (``customers``, ``merchants``), totals (``balances``), risk windows (payments
-  authorized in the 24 hours before the newest one), sessions that have not ended;
+  authorized in the 24 hours before the newest one), sessions that have not ended, and the
+  graph-feature cache: every customer's first use of each device and card, and fraud flags;
 * graph: the same parties, every order with its lines (BOUGHT), every payment's device and
-  card (USED), every session's device, and PAID from ``pair_totals``.
+  card (USED), every session's device, fraud flags, and PAID from ``pair_totals``.
 
 :class:`SelfHealing` wraps a projection in the stream pipeline: a marker records that the
 namespace was built; when it is missing (the store restarted empty) the next batch first
@@ -20,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from prometheus_client import Counter
 from sqlalchemy import Connection, text
@@ -32,6 +33,8 @@ from paystream.contracts.events import (
     OrderLine,
     OrderPlaced,
     PaymentAuthorized,
+    RefundIssued,
+    RefundReason,
     SessionStarted,
     event_id_for,
 )
@@ -119,6 +122,63 @@ def ledger_events(
             )
 
 
+def ledger_fraud_flags(conn: Connection) -> Iterator[Event]:
+    """Every fraud chargeback, as the refund events that flag their customers."""
+    sql = "SELECT * FROM refunds WHERE reason = :reason"
+    for r in _rows(conn, sql, reason=str(RefundReason.FRAUD_CHARGEBACK)):
+        yield RefundIssued(
+            event_id=event_id_for(SOURCE, "refund", r["refund_id"]),
+            occurred_at=_utc(r["issued_at"]) or datetime(1970, 1, 1, tzinfo=UTC),
+            refund_id=r["refund_id"],
+            payment_id=r["payment_id"],
+            customer_id=r["customer_id"],
+            merchant_id=r["merchant_id"],
+            amount=Money(amount_minor=r["amount_minor"], currency=r["currency"]),
+            reason=RefundReason.FRAUD_CHARGEBACK,
+        )
+
+
+#: A customer's first use of a device or card: (customer, "device" | "card", id, when).
+Link = tuple[str, str, str, datetime]
+
+
+def ledger_links(conn: Connection) -> Iterator[Link]:
+    """Every customer's first use of each device and card, from payments and sessions."""
+    queries = (
+        (
+            "device",
+            "SELECT customer_id, device_id AS entity, MIN(started_at) AS at FROM sessions"
+            " WHERE device_id IS NOT NULL GROUP BY customer_id, device_id",
+        ),
+        (
+            "device",
+            "SELECT customer_id, device_id AS entity, MIN(authorized_at) AS at FROM"
+            " payments WHERE device_id IS NOT NULL GROUP BY customer_id, device_id",
+        ),
+        (
+            "card",
+            "SELECT customer_id, card_fingerprint AS entity, MIN(authorized_at) AS at FROM"
+            " payments WHERE card_fingerprint IS NOT NULL GROUP BY customer_id, card_fingerprint",
+        ),
+    )
+    for kind, sql in queries:
+        for r in _rows(conn, sql):
+            yield (
+                r["customer_id"],
+                kind,
+                r["entity"],
+                _utc(r["at"]) or datetime(1970, 1, 1, tzinfo=UTC),
+            )
+
+
+@runtime_checkable
+class LinkRebuildable(Protocol):
+    """A projection that keeps the graph-feature cache and takes its links in bulk."""
+
+    def apply_links(self, links: Sequence[Link]) -> None:
+        """Write first uses (idempotent: the earliest time wins)."""
+
+
 def ledger_orders(conn: Connection) -> Iterator[Event]:
     """Every order with its lines, re-derived from the ledger (for the graph's BOUGHT)."""
     lines: dict[str, list[OrderLine]] = {}
@@ -179,9 +239,19 @@ def rebuild(
     count = 0
     with database.writer.connect() as conn:
         batch: list[Envelope] = []
-        sources = [ledger_events(conn, session_ttl_s, full_history)]
+        sources = [ledger_events(conn, session_ttl_s, full_history), ledger_fraud_flags(conn)]
         if full_history:
             sources.append(ledger_orders(conn))
+        elif isinstance(projection, LinkRebuildable):
+            # Redis keeps recent payments only, but graph features need every first use.
+            links: list[Link] = []
+            for link in ledger_links(conn):
+                links.append(link)
+                count += 1
+                if len(links) >= CHUNK:
+                    projection.apply_links(links)
+                    links = []
+            projection.apply_links(links)
         for source in sources:
             for event in source:
                 batch.append(Envelope(event, SOURCE, 0, count))

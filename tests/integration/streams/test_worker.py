@@ -259,9 +259,10 @@ def test_a_redis_that_lost_its_data_is_rebuilt_from_the_ledger_and_reconciles(wo
     world.wait_caught_up()
     # What a Redis restart without persistence does to the namespace.
     client = redis.Redis.from_url(world.settings.redis.url.get_secret_value())
-    keys = list(client.scan_iter(f"{world.settings.streams.namespace}:*"))
+    namespace = world.settings.streams.namespace
+    cache_before = graph_cache_dump(client, namespace)
+    keys = [*client.scan_iter(f"{namespace}:*"), *client.scan_iter(f"{{{namespace}:gx}}*")]
     client.delete(*keys)
-    client.close()
     world.publish(events[half:])
     world.wait_processed(len({e.event_id for e in events}))
     world.wait_caught_up()
@@ -269,6 +270,22 @@ def test_a_redis_that_lost_its_data_is_rebuilt_from_the_ledger_and_reconciles(wo
     report = check_reconciled(world, events)
     # Totals of owners untouched after the wipe came back too: every ledger balance matched.
     assert report.redis_money == report.ledger_money
+    # The graph-feature cache came back with every first use and flag at its original time.
+    cache_after = graph_cache_dump(client, namespace)
+    client.close()
+    assert cache_before and all(
+        cache_after.get(key, {}).get(member) == at
+        for key, members in cache_before.items()
+        for member, at in members.items()
+    )
+
+
+def graph_cache_dump(client, namespace):
+    return {
+        key: dict(client.zrange(key, 0, -1, withscores=True))
+        for key in client.scan_iter(f"{{{namespace}:gx}}*")
+        if client.type(key) == b"zset"
+    }
 
 
 def test_a_graph_that_lost_its_data_is_rebuilt_from_the_ledger(world, settings, tmp_path):
