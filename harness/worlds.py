@@ -65,6 +65,7 @@ class StreamWorld:
             "PAYSTREAM_RISK__MODEL_NAME": s.risk.model_name,
             "PAYSTREAM_RISK__MODEL_POLL_S": str(s.risk.model_poll_s),
             "PAYSTREAM_RISK__GRAPH_TIMEOUT_MS": str(s.risk.graph_timeout_ms),
+            "PAYSTREAM_RISK__GRAPH_SOURCE": s.risk.graph_source,
         }
 
     @property

@@ -99,15 +99,16 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[Topic
     return [TopicPartition(topic, p) for p in sorted(partitions)]
 
 
-def event_record(settings: KafkaSettings, event: Event) -> Message:
+def event_record(settings: KafkaSettings, event: Event, value: bytes | None = None) -> Message:
     """The record format of every event: its topic, partition key, JSON body and type header.
 
-    One customer's events share a key, so they stay in order in one partition.
+    One customer's events share a key, so they stay in order in one partition. ``value`` is
+    the event's :meth:`~paystream.contracts.Event.to_bytes`, when the caller already has it.
     """
     return Message(
         topic=settings.topic(event.topic),
         key=event.partition_key().encode(),
-        value=event.to_bytes(),
+        value=event.to_bytes() if value is None else value,
         headers=(("event_type", event.event_type.encode()),),
     )
 

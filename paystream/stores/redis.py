@@ -4,15 +4,25 @@ The stream's projection writes these keys, the risk agent reads and extends them
 and the recommender read them; each builds its client here, from
 :class:`~paystream.settings.RedisSettings`, so timeouts and decoding are decided once.
 
-Key layout (``{ns}`` is the namespace, ``ps`` by default)::
+Key layout (``{ns}`` is the namespace, ``ps`` by default). Every key of one customer, card or
+device carries the hash tag ``{kind:id}``, so a script may touch all of an entity's keys in
+one call and still run on Redis Cluster::
 
-    {ns}:session:{session_id}            hash, TTL session_ttl_s (ENDED_TTL_S once ended)
-    {ns}:customer:{id} / merchant:{id}   hash of registration fields
-    {ns}:totals:{merchant|customer}:{id} hash of "{currency}:{field}" -> int
-    {ns}:win:{kind}:{id}                 zset "{payment_id}|{amount}|{currency}" @ epoch ms,
-                                         kind customer, card or device, every merchant
-    {ns}:mwin:{merchant}:{kind}:{id}     the same at one merchant
-    {ns}:risk:seen:{customer}:{what}     zset of devices or countries @ first sighting (ms)
+    {ns}:session:{session_id}               hash, TTL session_ttl_s (ENDED_TTL_S once ended)
+    {ns}:customer:{id} / merchant:{id}      hash of registration fields
+    {ns}:totals:{merchant|customer}:{id}    hash of "{currency}:{field}" -> int
+    {ns}:{{kind}:{id}}:win                  zset "{payment_id}|{amount}|{currency}" @ epoch
+                                            ms, kind customer, card or device, every merchant
+    {ns}:{{kind}:{id}}:mwin:{merchant}      the same at one merchant
+    {ns}:{{customer}:{id}}:seen:{what}      zset of devices or countries @ first sighting (ms)
+
+The graph-feature cache (:mod:`paystream.stores.graph_cache`)::
+
+    {ns}:{{customer}:{id}}:links            zset "{device|card}|{id}" @ first use (ms)
+    {ns}:{{customer}:{id}}:fraud            string: first fraud chargeback (ms)
+    {ns}:{{device|card}:{id}}:users         zset customer @ first use (ms)
+    {ns}:{{device|card}:{id}}:flagged       zset flagged customer @ max(first use, flag)
+    {ns}:graph:mark                         newest event time the projection wrote (ms)
 
 Served results (recommendations, decisions, API keys) are laid out in
 :mod:`paystream.contracts.served`. Needs Redis >= 7.0 (``EXPIRE ... NX|LT``).
@@ -120,6 +130,11 @@ class RedisKeys:
         _check_kind(kind, OwnerKind)
         return f"{self.namespace}:totals:{kind}:{owner_id}"
 
+    def entity(self, kind: WindowKind, entity_id: str) -> str:
+        """The prefix, hash tag included, of every key of one customer, card or device."""
+        _check_kind(kind, WindowKind)
+        return f"{self.namespace}:{{{kind}:{entity_id}}}"
+
     def window(self, kind: WindowKind, entity_id: str, merchant_id: str | None = None) -> str:
         """Sorted set of recent authorizations for one customer, card or device.
 
@@ -128,14 +143,33 @@ class RedisKeys:
         is evidence one merchant could forge for another: a decline must also hold on the
         merchant's own windows (``streams.risk.scorer``, docs/risk.md).
         """
-        _check_kind(kind, WindowKind)
-        if merchant_id is None:
-            return f"{self.namespace}:win:{kind}:{entity_id}"
-        return f"{self.namespace}:mwin:{merchant_id}:{kind}:{entity_id}"
+        prefix = self.entity(kind, entity_id)
+        return f"{prefix}:win" if merchant_id is None else f"{prefix}:mwin:{merchant_id}"
 
     def seen(self, customer_id: str, what: str) -> str:
         """Zset of a customer's devices or countries, scored by first sighting (epoch ms)."""
-        return f"{self.namespace}:risk:seen:{customer_id}:{what}"
+        return f"{self.entity('customer', customer_id)}:seen:{what}"
+
+    def links(self, customer_id: str) -> str:
+        """A customer's devices and cards (``"{kind}|{id}"``), scored by first use."""
+        return f"{self.entity('customer', customer_id)}:links"
+
+    def fraud(self, customer_id: str) -> str:
+        """The time of a customer's first fraud chargeback (epoch ms)."""
+        return f"{self.entity('customer', customer_id)}:fraud"
+
+    def users(self, kind: WindowKind, entity_id: str) -> str:
+        """Customers who used a device or card, scored by their first use."""
+        return f"{self.entity(kind, entity_id)}:users"
+
+    def flagged(self, kind: WindowKind, entity_id: str) -> str:
+        """Flagged customers who used a device or card, @ the later of first use and flag."""
+        return f"{self.entity(kind, entity_id)}:flagged"
+
+    @property
+    def graph_mark(self) -> str:
+        """The newest event time the projection has written to the graph cache."""
+        return f"{self.namespace}:graph:mark"
 
 
 def _check_kind(kind: str, allowed: Any) -> None:
@@ -184,37 +218,44 @@ class Script:
 # that time (never later payments, so a replay reads what the first pass read) and the hour's
 # amount in the given currency; without one it returns the set's size.
 # ARGV: span_ms, ttl_s, read_at_ms ('' for no read), currency, then score/member pairs.
+WINDOW_READ_LUA = """
+local function window_read(key, span, at, currency)
+  local rows = redis.call('ZRANGEBYSCORE', key, string.format('(%.0f', at - span),
+    string.format('%.0f', at), 'WITHSCORES')
+  local m, h, d, amount = 0, 0, 0, 0
+  for i = 1, #rows, 2 do
+    local t = tonumber(rows[i + 1])
+    d = d + 1
+    if t > at - 3600000 then
+      h = h + 1
+      local value, cur = string.match(rows[i], '|(%-?%d+)|(%u+)$')
+      if cur == currency then amount = amount + tonumber(value) end
+    end
+    if t > at - 60000 then m = m + 1 end
+  end
+  return {m, h, d, amount}
+end
+local function window_trim(key, span, ttl)
+  local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+  if newest[2] then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('(%.0f', tonumber(newest[2]) - span))
+  end
+  redis.call('EXPIRE', key, ttl)
+end
+"""
 WINDOW = Script(
-    """
+    WINDOW_READ_LUA
+    + """
 local key = KEYS[1]
 local span = tonumber(ARGV[1])
 for i = 5, #ARGV, 2 do
   redis.call('ZADD', key, ARGV[i], ARGV[i + 1])
 end
-local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
-if newest[2] then
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('(%.0f', tonumber(newest[2]) - span))
-end
-redis.call('EXPIRE', key, ARGV[2])
+window_trim(key, span, ARGV[2])
 if ARGV[3] == '' then
   return redis.call('ZCARD', key)
 end
-local at = tonumber(ARGV[3])
-local rows = redis.call('ZRANGEBYSCORE', key, string.format('(%.0f', at - span),
-  string.format('%.0f', at), 'WITHSCORES')
-local m, h, d, amount = 0, 0, 0, 0
-local currency = ARGV[4]
-for i = 1, #rows, 2 do
-  local t = tonumber(rows[i + 1])
-  d = d + 1
-  if t > at - 3600000 then
-    h = h + 1
-    local value, cur = string.match(rows[i], '|(%-?%d+)|(%u+)$')
-    if cur == currency then amount = amount + tonumber(value) end
-  end
-  if t > at - 60000 then m = m + 1 end
-end
-return {m, h, d, amount}
+return window_read(key, span, tonumber(ARGV[3]), ARGV[4])
 """
 )
 

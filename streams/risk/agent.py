@@ -66,18 +66,21 @@ def build_scorer(settings: Settings) -> RiskScorer:
     """Connect the scorer's Redis, graph source and model once per worker process."""
     from paystream.stores.redis import sync_client
     from streams.risk.graph_cache import CachedGraph
-    from streams.risk.lookup import RiskGraph, RiskRedis
+    from streams.risk.graph_gremlin import RiskGraph
+    from streams.risk.lookup import RiskRedis
     from streams.sinks.graph import GremlinGraphSink
 
     namespace, risk = settings.streams.namespace, settings.risk
     client = sync_client(settings.redis)
     holder = ModelHolder.from_settings(settings.mlflow, risk)
     holder.refresh()
+    source: CachedGraph | RiskGraph
     if risk.graph_source == "cache":
-        cache = CachedGraph(client, namespace, risk.graph_stale_after_s)
-        return RiskScorer(RiskRedis(client, namespace, cache), None, holder, risk)
-    graph = GremlinGraphSink(settings.gremlin, namespace=f"{namespace}:", timeout_s=10)
-    return RiskScorer(RiskRedis(client, namespace), RiskGraph(graph), holder, risk)
+        source = CachedGraph(client, namespace, risk.graph_stale_after_s)
+    else:
+        graph = GremlinGraphSink(settings.gremlin, namespace=f"{namespace}:", timeout_s=10)
+        source = RiskGraph(graph)
+    return RiskScorer(RiskRedis(client, namespace), source, holder, risk)
 
 
 def create_risk_app(settings: Settings) -> faust.App:
@@ -120,7 +123,10 @@ def create_risk_app(settings: Settings) -> faust.App:
                     hop = clock.elapsed_s - result.elapsed_s
                     STAGE_SECONDS.labels("thread_hop").observe(max(hop, 0.0))
                     clock.skip()
-                    records = [event_record(kafka, d) for d in result.to_publish]
+                    wire = result.wire
+                    records = [
+                        event_record(kafka, d, wire.get(d.payment_id)) for d in result.to_publish
+                    ]
                     pending = [
                         await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers))
                         for r in records

@@ -1,57 +1,108 @@
-"""Feature lookups for the risk agent: one Redis round trip and one graph request per batch.
+"""Feature lookups for the risk agent: one Redis round trip per batch.
 
-Redis: the batch's authorizations are first added to the per-customer/card/device windows
-(the same idempotent script and members the state projection writes, so whichever writer
-comes first, each payment is counted once) and to first-seen sets; then, in the same
-pipeline, the windows, totals, profiles and first sightings are read back. Because every
-window read is bounded at the payment's own time and first sightings keep the minimum time
-(``ZADD LT``), a replay computes the same features as the first pass.
+Each payment costs one script call per entity, in the entity's own cluster slot (its keys
+share the hash tag ``{kind:id}``, :mod:`paystream.stores.redis`):
 
-Graph: users of the payment's device and card, and flagged (charged-back) customers within
-reach of the payer. By default they come from the Redis graph cache, read in the same
-pipeline (:mod:`streams.risk.graph_cache`); otherwise from Gremlin, in one string script with
-bindings (Cosmos-compatible).
+* :data:`PAYER`, for the customer: adds the payment to the customer's windows (every merchant
+  and this one), records the device and country sightings and the uses of the device and card
+  (the graph cache's links), then reads the windows, the first sightings, the customer's
+  fraud flag and its links, all up to the payment's own time;
+* :data:`INSTRUMENT`, for the card and for the device: adds the payment to its windows and the
+  customer to its users, then reads the windows, its users and its flagged users up to then.
+
+The writes are the same idempotent members and earliest times the state projection writes,
+so whichever writer comes first, each payment is counted once. Because every read is bounded
+at the payment's own time and first sightings keep the minimum (``ZADD LT``), a replay
+computes the same features as the first pass. Profiles and totals are read once per customer
+and merchant in the batch, and each payment's stored decision once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 from redis.exceptions import NoScriptError
 
 from paystream.contracts.events import PaymentAuthorized
-from paystream.contracts.fraud_features import GraphView, Window
+from paystream.contracts.fraud_features import Window
 from paystream.contracts.served import ServedKeys
-from paystream.stores import graph_cache
-from paystream.stores.gremlin import vertex_id
+from paystream.stores.graph_cache import GRAPH_CACHE_TTL_S
 from paystream.stores.redis import (
-    WINDOW,
+    DAY_MS,
+    WINDOW_KEY_TTL_S,
+    WINDOW_READ_LUA,
     RedisKeys,
     Script,
     WindowKind,
     encode_member,
     epoch_ms,
     load_scripts,
-    window_args,
 )
-from streams.risk.graph_cache import CachedGraph, CacheFirstRound
-from streams.sinks.graph import GremlinGraphSink
 from streams.sinks.port import Totals
 from streams.sinks.redis_state import parse_totals
 
 SEEN_TTL_S = 400 * 86400
+#: At most this many of a payer's devices and cards, and of one device's or card's flagged
+#: users, are read: one customer with thousands of cards cannot make a batch slow.
+MAX_LINKS = 64
 
-# First sightings keep the minimum time (ZADD LT), so any arrival order gives the same set.
-# Returns this value's first sighting and the customer's earliest sighting of anything.
-SEEN = Script(
-    """
-redis.call('ZADD', KEYS[1], 'LT', ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {redis.call('ZSCORE', KEYS[1], ARGV[2]), first[2]}
+# Both scripts start by adding the payment to the entity's two windows and reading them back.
+_WINDOWS = """
+local span, at = tonumber(ARGV[1]), tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+window_trim(KEYS[1], span, ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+window_trim(KEYS[2], span, ARGV[2])
+local out = window_read(KEYS[1], span, at, ARGV[5])
+local here = window_read(KEYS[2], span, at, ARGV[5])
+for i = 1, 4 do out[#out + 1] = here[i] end
+"""
+# KEYS: window, merchant window, seen:device, seen:country, links, fraud.
+# ARGV: span, window TTL, at, member, currency, device, country, seen TTL, card, links TTL,
+# max links ('' for an absent device, country or card).
+# Returns 8 window counts; this device's first sighting and the customer's earliest of any
+# device; the same for countries; the fraud flag's time; then the links up to ``at``.
+PAYER = Script(
+    WINDOW_READ_LUA
+    + _WINDOWS
+    + """
+for i = 0, 1 do
+  local key, value = KEYS[3 + i], ARGV[6 + i]
+  if value == '' then
+    out[#out + 1] = false
+    out[#out + 1] = false
+  else
+    redis.call('ZADD', key, 'LT', ARGV[3], value)
+    redis.call('EXPIRE', key, ARGV[8])
+    out[#out + 1] = redis.call('ZSCORE', key, value)
+    out[#out + 1] = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
+  end
+end
+if ARGV[6] ~= '' then redis.call('ZADD', KEYS[5], 'LT', ARGV[3], 'device|' .. ARGV[6]) end
+if ARGV[9] ~= '' then redis.call('ZADD', KEYS[5], 'LT', ARGV[3], 'card|' .. ARGV[9]) end
+redis.call('EXPIRE', KEYS[5], ARGV[10])
+out[#out + 1] = redis.call('GET', KEYS[6])
+local links = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[3], 'LIMIT', 0, ARGV[11])
+for i = 1, #links do out[#out + 1] = links[i] end
+return out
+"""
+)
+# KEYS: window, merchant window, users, flagged. ARGV: span, window TTL, at, member, currency,
+# customer, users TTL, max flagged. Returns 8 window counts, the users up to ``at``, then the
+# flagged users up to then.
+INSTRUMENT = Script(
+    WINDOW_READ_LUA
+    + _WINDOWS
+    + """
+redis.call('ZADD', KEYS[3], 'LT', ARGV[3], ARGV[6])
+redis.call('EXPIRE', KEYS[3], ARGV[7])
+out[#out + 1] = redis.call('ZCOUNT', KEYS[3], '-inf', ARGV[3])
+local flagged = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[3], 'LIMIT', 0, ARGV[8])
+for i = 1, #flagged do out[#out + 1] = flagged[i] end
+return out
 """
 )
 STORE = Script(
@@ -61,6 +112,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 )
+SCRIPTS = (PAYER, INSTRUMENT, STORE)
 
 
 @dataclass(frozen=True)
@@ -70,6 +122,22 @@ class LocalWindows:
     customer: Window
     card: Window | None
     device: Window | None
+
+
+@dataclass(frozen=True)
+class GraphReads:
+    """The graph cache's answers for one payment, from the same round trip."""
+
+    at_ms: int
+    customer_id: str = ""
+    device_users: int = 0
+    card_users: int = 0
+    # Flagged users of this payment's device and card, up to its time.
+    flagged: frozenset[str] = frozenset()
+    # The payer's devices and cards up to its time ("{kind}|{id}"), this payment's included.
+    links: tuple[str, ...] = ()
+    own: tuple[str, ...] = ()  # this payment's device and card, as links
+    flagged_at_ms: int | None = None  # the payer's own fraud flag
 
 
 @dataclass(frozen=True)
@@ -94,115 +162,165 @@ class RedisFacts:
     earliest_device_ms: int | None
     earliest_country_ms: int | None
     stored: dict[str, str]
-    # The graph cache's first round (None without a cache) and the projection's mark.
-    graph: CacheFirstRound | None = None
-    graph_mark: str | None = None
+    graph: GraphReads = field(default_factory=lambda: GraphReads(0))
+    # The newest event time the projection wrote to the graph cache (None: never).
+    graph_mark_ms: int | None = None
+
+
+def _ms(value: Any) -> int | None:
+    return None if value is None else int(float(value))
 
 
 class RiskRedis:
-    """The risk agent's Redis reads and writes; with ``graph_cache``, its graph reads too."""
+    """The risk agent's Redis reads and writes."""
 
-    def __init__(
-        self, client: redis.Redis[Any], namespace: str, graph_cache: CachedGraph | None = None
-    ) -> None:
+    def __init__(self, client: redis.Redis[Any], namespace: str) -> None:
         self.client = client
         self.keys = RedisKeys(namespace)
         self.served = ServedKeys(namespace)
-        self.graph_cache = graph_cache
-
-    def seen_key(self, customer_id: str, what: str) -> str:
-        """Zset of a customer's devices or countries, scored by first sighting (epoch ms)."""
-        return self.keys.seen(customer_id, what)
 
     def gather(self, events: Sequence[PaymentAuthorized]) -> list[RedisFacts]:
-        """Record the batch in the windows and first-seen sets, and read every feature input:
+        """Record the batch in the windows, sightings and uses, and read every feature input:
         one round trip, in time order (so a batch reads as the stream would)."""
         ordered = sorted(events, key=lambda e: e.occurred_at)
         try:
             replies = self._pipeline(ordered)
         except NoScriptError:
-            load_scripts(self.client, WINDOW, SEEN, STORE, *graph_cache.SCRIPTS)
+            load_scripts(self.client, *SCRIPTS)
             replies = self._pipeline(ordered)
         facts = dict(
             zip((e.payment_id for e in ordered), self._facts(ordered, replies), strict=True)
         )
         return [facts[e.payment_id] for e in events]
 
-    def _entities(self, e: PaymentAuthorized) -> list[tuple[WindowKind, str | None]]:
-        return [("customer", e.customer_id), ("card", e.card_fingerprint), ("device", e.device_id)]
+    @staticmethod
+    def _owners(events: Sequence[PaymentAuthorized]) -> tuple[list[str], list[str]]:
+        customers = list(dict.fromkeys(e.customer_id for e in events))
+        return customers, list(dict.fromkeys(e.merchant_id for e in events))
 
     def _pipeline(self, events: Sequence[PaymentAuthorized]) -> list[Any]:
-        # Single-key scripts only, so this also runs on Redis Cluster.
-        pipe = self.client.pipeline(transaction=False)
+        keys, pipe = self.keys, self.client.pipeline(transaction=False)
         for e in events:
-            currency = e.amount.currency
-            member = encode_member(e.payment_id, e.amount.amount_minor, currency)
-            at = epoch_ms(e.occurred_at)
-            for kind, entity in self._entities(e):
+            member = encode_member(e.payment_id, e.amount.amount_minor, e.amount.currency)
+            head = [DAY_MS, WINDOW_KEY_TTL_S, epoch_ms(e.occurred_at), member, e.amount.currency]
+            c, m = e.customer_id, e.merchant_id
+            pipe.evalsha(
+                PAYER.sha,
+                6,
+                keys.window("customer", c),
+                keys.window("customer", c, m),
+                keys.seen(c, "device"),
+                keys.seen(c, "country"),
+                keys.links(c),
+                keys.fraud(c),
+                *head,
+                e.device_id or "",
+                e.ip_country or "",
+                SEEN_TTL_S,
+                e.card_fingerprint or "",
+                GRAPH_CACHE_TTL_S,
+                MAX_LINKS,
+            )
+            instruments: tuple[tuple[WindowKind, str | None], ...] = (
+                ("card", e.card_fingerprint),
+                ("device", e.device_id),
+            )
+            for kind, entity in instruments:
                 if entity:
-                    args = window_args([(at, member)], read_at_ms=at, currency=currency)
-                    pipe.evalsha(WINDOW.sha, 1, self.keys.window(kind, entity), *args)
-                    local = self.keys.window(kind, entity, e.merchant_id)
-                    pipe.evalsha(WINDOW.sha, 1, local, *args)
-            for what, value in (("device", e.device_id), ("country", e.ip_country)):
-                if value:
-                    key = self.seen_key(e.customer_id, what)
-                    pipe.evalsha(SEEN.sha, 1, key, at, value, SEEN_TTL_S)
-            pipe.hgetall(self.keys.totals("customer", e.customer_id))
-            pipe.hgetall(self.keys.profile("customer", e.customer_id))
-            pipe.hgetall(self.keys.profile("merchant", e.merchant_id))
-            pipe.hgetall(self.keys.totals("merchant", e.merchant_id))
+                    pipe.evalsha(
+                        INSTRUMENT.sha,
+                        4,
+                        keys.window(kind, entity),
+                        keys.window(kind, entity, m),
+                        keys.users(kind, entity),
+                        keys.flagged(kind, entity),
+                        *head,
+                        c,
+                        GRAPH_CACHE_TTL_S,
+                        MAX_LINKS,
+                    )
             pipe.hgetall(self.served.decision(e.payment_id))
-            if self.graph_cache is not None:
-                self.graph_cache.queue(pipe, e)
-        if self.graph_cache is not None:
-            self.graph_cache.queue_mark(pipe)
+        customers, merchants = self._owners(events)
+        for c in customers:
+            pipe.hgetall(keys.totals("customer", c))
+            pipe.hgetall(keys.profile("customer", c))
+        for m in merchants:
+            pipe.hgetall(keys.profile("merchant", m))
+            pipe.hgetall(keys.totals("merchant", m))
+        pipe.get(keys.graph_mark)
         return list(pipe.execute())
 
     def _facts(self, events: Sequence[PaymentAuthorized], replies: list[Any]) -> list[RedisFacts]:
-        it = iter(replies)
-        # The mark is the pipeline's last reply, after every payment's.
-        mark = replies[-1] if self.graph_cache is not None else None
-        facts: list[RedisFacts] = []
+        it: Iterator[Any] = iter(replies)
+        per_payment = []
         for e in events:
-            windows: dict[str, Window | None] = {}
-            local: dict[str, Window | None] = {}
-            for kind, entity in self._entities(e):
-                windows[kind] = Window(*(int(v) for v in next(it))) if entity else None
-                local[kind] = Window(*(int(v) for v in next(it))) if entity else None
-            seen: dict[str, int | None] = {}
-            earliest: dict[str, int | None] = {}
-            for what, value in (("device", e.device_id), ("country", e.ip_country)):
-                score, first = next(it) if value else (None, None)
-                seen[what] = None if score is None else int(float(score))
-                earliest[what] = None if first is None else int(float(first))
-            customer_totals = parse_totals(next(it))
-            customer_profile, merchant_profile = dict(next(it)), dict(next(it))
-            merchant_totals = parse_totals(next(it))
-            stored = dict(next(it))
-            cache = self.graph_cache
-            facts.append(
-                RedisFacts(
-                    customer=windows["customer"] or Window(),
-                    card=windows["card"],
-                    device=windows["device"],
-                    local=LocalWindows(
-                        local["customer"] or Window(), local["card"], local["device"]
-                    ),
-                    customer_totals=customer_totals,
-                    customer_profile=customer_profile,
-                    merchant_profile=merchant_profile,
-                    merchant_totals=merchant_totals,
-                    device_first_seen_ms=seen["device"],
-                    country_first_seen_ms=seen["country"],
-                    earliest_device_ms=earliest["device"],
-                    earliest_country_ms=earliest["country"],
-                    stored=stored,
-                    graph=None if cache is None else cache.parse(it, e),
-                    graph_mark=mark,
-                )
+            payer = next(it)
+            card = next(it) if e.card_fingerprint else None
+            device = next(it) if e.device_id else None
+            per_payment.append((e, payer, card, device, dict(next(it))))
+        customers, merchants = self._owners(events)
+        owned = {c: (parse_totals(next(it)), dict(next(it))) for c in customers}
+        shops = {m: (dict(next(it)), parse_totals(next(it))) for m in merchants}
+        mark = _ms(next(it))
+        return [
+            self._one(
+                e, payer, card, device, stored, owned[e.customer_id], shops[e.merchant_id], mark
             )
-        return facts
+            for e, payer, card, device, stored in per_payment
+        ]
+
+    def _one(
+        self,
+        e: PaymentAuthorized,
+        payer: list[Any],
+        card: list[Any] | None,
+        device: list[Any] | None,
+        stored: dict[str, str],
+        customer: tuple[dict[str, Totals], dict[str, str]],
+        merchant: tuple[dict[str, str], dict[str, Totals]],
+        mark: int | None,
+    ) -> RedisFacts:
+        def windows(reply: list[Any] | None) -> tuple[Window | None, Window | None]:
+            if reply is None:
+                return None, None
+            return Window(*map(int, reply[0:4])), Window(*map(int, reply[4:8]))
+
+        everywhere, here = windows(payer)
+        card_w, card_local = windows(card)
+        device_w, device_local = windows(device)
+        flagged = {*(card or [])[9:], *(device or [])[9:]}
+        own = tuple(
+            f"{kind}|{entity}"
+            for kind, entity in (("device", e.device_id), ("card", e.card_fingerprint))
+            if entity
+        )
+        graph = GraphReads(
+            at_ms=epoch_ms(e.occurred_at),
+            customer_id=e.customer_id,
+            device_users=int(device[8]) if device else 0,
+            card_users=int(card[8]) if card else 0,
+            flagged=frozenset(map(str, flagged)),
+            links=tuple(map(str, payer[13:])),
+            own=own,
+            flagged_at_ms=_ms(payer[12]),
+        )
+        return RedisFacts(
+            customer=everywhere or Window(),
+            card=card_w,
+            device=device_w,
+            local=LocalWindows(here or Window(), card_local, device_local),
+            customer_totals=customer[0],
+            customer_profile=customer[1],
+            merchant_profile=merchant[0],
+            merchant_totals=merchant[1],
+            device_first_seen_ms=_ms(payer[8]),
+            earliest_device_ms=_ms(payer[9]),
+            country_first_seen_ms=_ms(payer[10]),
+            earliest_country_ms=_ms(payer[11]),
+            stored=stored,
+            graph=graph,
+            graph_mark_ms=mark,
+        )
 
     def store(self, decisions: Sequence[tuple[dict[str, str], str]], ttl_s: int) -> None:
         """Write decision hashes (fields, payment id) with their TTL, pipelined."""
@@ -222,57 +340,3 @@ class RiskRedis:
         for payment_id in payment_ids:
             pipe.hset(self.served.decision(payment_id), "published", "1")
         pipe.execute()
-
-
-# Device and card vertices: who used them, and which of those are flagged. The payer's own
-# vertex: flagged customers two hops away (sharing any device or card) and its own flag.
-GRAPH_SCRIPT = (
-    "g.V(ids).has(pkn, within(ids)).project('id', 'users', 'flagged', 'self')"
-    ".by(id())"
-    ".by(__.in('USED').hasLabel('customer').id().fold())"
-    ".by(choose(hasLabel('customer'),"
-    " out('USED').in('USED').has('fraud', 1).dedup().id().fold(),"
-    " __.in('USED').has('fraud', 1).id().fold()))"
-    ".by(values('fraud').fold())"
-)
-
-
-class RiskGraph:
-    """Graph features for a batch, asked in one request."""
-
-    def __init__(self, graph: GremlinGraphSink) -> None:
-        self.graph = graph
-        self.namespace = graph.namespace
-
-    def request(self, events: Sequence[PaymentAuthorized]) -> tuple[str, dict[str, Any]]:
-        """The script and bindings for a batch."""
-        ids: set[str] = set()
-        for e in events:
-            ids.add(vertex_id(self.namespace, "customer", e.customer_id))
-            if e.device_id:
-                ids.add(vertex_id(self.namespace, "device", e.device_id))
-            if e.card_fingerprint:
-                ids.add(vertex_id(self.namespace, "card", e.card_fingerprint))
-        return GRAPH_SCRIPT, {"ids": sorted(ids), "pkn": self.graph.settings.partition_key}
-
-    def views(
-        self, events: Sequence[PaymentAuthorized], rows: list[dict[str, Any]]
-    ) -> list[GraphView]:
-        """Per-payment graph view from the script's rows."""
-        by_id = {str(r["id"]): r for r in rows}
-        views: list[GraphView] = []
-        for e in events:
-            payer = vertex_id(self.namespace, "customer", e.customer_id)
-            me = by_id.get(payer, {})
-            flagged: set[str] = set(map(str, me.get("flagged", [])))
-            if me.get("self"):
-                flagged.add(payer)
-            counts: dict[str, int] = {}
-            for kind, key in (("device", e.device_id), ("card", e.card_fingerprint)):
-                row = by_id.get(vertex_id(self.namespace, kind, key)) if key else None
-                users = set(map(str, row.get("users", []))) if row else set()
-                counts[kind] = len(users | {payer}) if key else 0
-                if row:
-                    flagged |= set(map(str, row.get("flagged", [])))
-            views.append(GraphView(counts["device"], counts["card"], len(flagged)))
-        return views

@@ -28,7 +28,9 @@ from paystream.contracts.fraud_features import (
 from paystream.contracts.served import StoredDecision
 from paystream.settings import RiskSettings
 from paystream.stores.fraud_model import FraudModel
-from streams.risk.lookup import RedisFacts, RiskGraph, RiskRedis
+from streams.risk.graph_cache import CachedGraph
+from streams.risk.graph_gremlin import RiskGraph
+from streams.risk.lookup import RedisFacts, RiskRedis
 from streams.risk.model import ModelHolder
 from streams.risk.rules import Reason, decide, evaluate_rules, most_severe
 from streams.risk.stages import StageClock
@@ -58,6 +60,8 @@ class ScoredBatch:
     already_published: int = 0
     # Seconds spent inside :meth:`RiskScorer.score` (the agent times the thread hop around it).
     elapsed_s: float = 0.0
+    # Each decision's wire form by payment id, serialized once for Redis and the topic.
+    wire: dict[str, bytes] = field(default_factory=dict)
 
 
 def feature_inputs(
@@ -114,7 +118,7 @@ class RiskScorer:
     def __init__(
         self,
         redis_side: RiskRedis,
-        graph_side: RiskGraph | None,
+        graph_side: CachedGraph | RiskGraph | None,
         model: ModelHolder,
         settings: RiskSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -129,15 +133,9 @@ class RiskScorer:
     def _graph_views(
         self, events: Sequence[PaymentAuthorized]
     ) -> Callable[[Sequence[RedisFacts]], list[GraphView] | None]:
-        cache = self.redis.graph_cache
-        if cache is not None:
-
-            def from_cache(facts: Sequence[RedisFacts]) -> list[GraphView] | None:
-                # Read in the feature pipeline; one more round trip for flagged neighbours.
-                firsts = [f.graph for f in facts if f.graph is not None]
-                return cache.views(firsts, facts[0].graph_mark if facts else None)
-
-            return from_cache
+        if isinstance(self.graph, CachedGraph):
+            # Read in the feature pipeline; at most one more round trip for other links.
+            return self.graph.views
         if self.graph is None:
             return lambda facts: None
         graph = self.graph
@@ -176,15 +174,19 @@ class RiskScorer:
                     result.already_published += 1
                 else:
                     result.to_publish.append(RiskDecided.model_validate_json(f.stored["event"]))
+                    result.wire[e.payment_id] = f.stored["event"].encode()
                     result.republished += 1
                 continue
             fresh.append((e, f, None if views is None else views[i]))
         decisions = self._decide(fresh)
         clock.lap("decide")
         if decisions:
-            self.redis.store(
-                [(_stored_fields(d), d.payment_id) for d in decisions], self.settings.decision_ttl_s
-            )
+            rows = []
+            for d in decisions:
+                wire = d.model_dump_json()
+                result.wire[d.payment_id] = wire.encode()
+                rows.append((_stored_fields(d, wire), d.payment_id))
+            self.redis.store(rows, self.settings.decision_ttl_s)
         clock.lap("store")
         result.to_publish.extend(decisions)
         result.decided = len(decisions)
@@ -283,7 +285,7 @@ class RiskScorer:
         self._graph_pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _stored_fields(d: RiskDecided) -> dict[str, str]:
+def _stored_fields(d: RiskDecided, wire: str) -> dict[str, str]:
     view = StoredDecision(
         payment_id=d.payment_id,
         customer_id=d.customer_id,
@@ -297,4 +299,4 @@ def _stored_fields(d: RiskDecided) -> dict[str, str]:
         authorized_at=d.authorized_at,
         decided_at=d.occurred_at,
     )
-    return {**view.to_hash(), "event": d.model_dump_json()}
+    return {**view.to_hash(), "event": wire}

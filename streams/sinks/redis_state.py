@@ -7,8 +7,8 @@ Every write is idempotent, so the batch can be replayed or retried after a crash
 * running totals are *absolute* values copied from the ledger's snapshot, never increments,
   and versioned so an older snapshot arriving late never overwrites a newer one;
 * windows are sorted sets keyed by payment, so re-adding a member changes nothing;
-* the graph-feature cache (:mod:`paystream.stores.graph_cache`) keeps each link's and flag's
-  earliest time and a mark that only moves forward.
+* the graph-feature cache (:mod:`streams.sinks.redis_graph_cache`) keeps each use's and
+  flag's earliest time, and a mark that only moves forward.
 
 The key layout, the window script and the client live in :mod:`paystream.stores.redis`,
 shared with the risk agent and the API.
@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import redis
@@ -34,21 +33,11 @@ from paystream.contracts.events import (
     CustomerRegistered,
     MerchantRegistered,
     PaymentAuthorized,
-    RefundIssued,
-    RefundReason,
     SessionEnded,
     SessionStarted,
 )
 from paystream.errors import ServiceUnavailableError
 from paystream.settings import RedisSettings
-from paystream.stores import graph_cache
-from paystream.stores.graph_cache import (
-    GraphCacheKeys,
-    LinkKind,
-    queue_flag,
-    queue_link,
-    queue_mark,
-)
 from paystream.stores.redis import (
     DAY_MS,
     HOUR_MS,
@@ -68,6 +57,7 @@ from paystream.stores.redis import (
     window_args,
 )
 from streams.sinks.port import Envelope, LedgerSnapshot, Totals
+from streams.sinks.redis_graph_cache import GraphCacheProjection, Use
 
 # An ended session lingers briefly as a tombstone: long enough that a late ``started`` finds
 # the ended marker instead of recreating an active session.
@@ -177,10 +167,10 @@ class RedisStateSink:
     def __init__(self, settings: RedisSettings, namespace: str = "ps") -> None:
         url = settings.url.get_secret_value()
         self.keys = RedisKeys(namespace)
-        self.graph_keys = GraphCacheKeys(namespace)
         self.session_ttl_s = settings.session_ttl_s
         self._where = redis_where(url)
         self._client: redis.Redis[Any] = sync_client(settings)
+        self._graph = GraphCacheProjection(self._client, self.keys)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -190,6 +180,8 @@ class RedisStateSink:
         with self._guard():
             for start in range(0, len(ops), CHUNK_COMMANDS):
                 self._execute(ops[start : start + CHUNK_COMMANDS])
+            # After the windows and totals; the mark, written last, says all of it is there.
+            self._graph.apply(item.event for item in batch)
 
     def _execute(self, chunk: Sequence[_Op]) -> None:
         try:
@@ -197,7 +189,7 @@ class RedisStateSink:
         except NoScriptError:
             # Script cache is empty (Redis restarted or flushed): load it and redo the chunk,
             # which is safe because every command in it is idempotent.
-            load_scripts(self._client, WINDOW, TOTALS, *graph_cache.SCRIPTS)
+            load_scripts(self._client, WINDOW, TOTALS)
             self._run(chunk)
 
     def _run(self, chunk: Sequence[_Op]) -> None:
@@ -208,12 +200,8 @@ class RedisStateSink:
 
     def _event_ops(self, batch: Sequence[Envelope]) -> Iterator[_Op]:
         windows: dict[str, dict[str, int]] = defaultdict(dict)
-        newest: int | None = None
         for item in batch:
             event = item.event
-            at = epoch_ms(event.occurred_at)
-            newest = at if newest is None else max(newest, at)
-            yield from self._graph_cache_ops(event, at)
             if isinstance(event, SessionStarted):
                 yield from self._session_started(event)
             elif isinstance(event, SessionEnded):
@@ -258,27 +246,6 @@ class RedisStateSink:
             pairs = list(members.items())
             for start in range(0, len(pairs), SCRIPT_PAIRS):
                 yield _window_add(key, pairs[start : start + SCRIPT_PAIRS])
-        if newest is not None:
-            # Last, so a reader that sees the mark also sees the batch's links and flags.
-            yield lambda p: queue_mark(p, self.graph_keys, newest)
-
-    def _graph_cache_ops(self, event: object, at: int) -> Iterator[_Op]:
-        # The graph sink's USED edges and fraud flags (streams.sinks.graph.plan_batch).
-        keys = self.graph_keys
-        if isinstance(event, SessionStarted):
-            c, d = event.customer_id, event.device_id
-            yield lambda p: queue_link(p, keys, c, "device", d, at)
-        elif isinstance(event, PaymentAuthorized):
-            c = event.customer_id
-            if event.device_id:
-                device = event.device_id
-                yield lambda p: queue_link(p, keys, c, "device", device, at)
-            if event.card_fingerprint:
-                card = event.card_fingerprint
-                yield lambda p: queue_link(p, keys, c, "card", card, at)
-        elif isinstance(event, RefundIssued) and event.reason is RefundReason.FRAUD_CHARGEBACK:
-            flagged = event.customer_id
-            yield lambda p: queue_flag(p, keys, flagged, at)
 
     def _session_started(self, event: SessionStarted) -> Iterator[_Op]:
         key = self.keys.session(event.session_id)
@@ -323,27 +290,12 @@ class RedisStateSink:
 
     def apply_links(self, links: Sequence[tuple[str, str, str, datetime]]) -> None:
         """Write customers' first uses of devices and cards (a rebuild from the ledger)."""
-        ops: list[_Op] = []
-        newest: int | None = None
-        for customer, kind, entity, when in links:
-            at = epoch_ms(when)
-            newest = at if newest is None else max(newest, at)
-            link_kind: LinkKind = "device" if kind == "device" else "card"
-            ops.append(
-                partial(
-                    queue_link,
-                    keys=self.graph_keys,
-                    customer_id=customer,
-                    kind=link_kind,
-                    entity_id=entity,
-                    at_ms=at,
-                )
-            )
-        if newest is not None:
-            ops.append(partial(queue_mark, keys=self.graph_keys, at_ms=newest))
+        uses: list[Use] = [
+            (customer, "device" if kind == "device" else "card", entity, epoch_ms(when))
+            for customer, kind, entity, when in links
+        ]
         with self._guard():
-            for start in range(0, len(ops), CHUNK_COMMANDS):
-                self._execute(ops[start : start + CHUNK_COMMANDS])
+            self._graph.write(uses, {}, max((u[3] for u in uses), default=None))
 
     # -- rebuild marker ------------------------------------------------------------------
 

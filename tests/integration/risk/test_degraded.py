@@ -10,7 +10,8 @@ import redis
 
 from paystream.contracts.events import PaymentAuthorized
 from paystream.money import Money
-from streams.risk.lookup import RiskGraph, RiskRedis
+from streams.risk.graph_gremlin import RiskGraph
+from streams.risk.lookup import RiskRedis
 from streams.risk.model import ModelHolder
 from streams.risk.scorer import RiskScorer
 from streams.sinks.graph import GremlinGraphSink

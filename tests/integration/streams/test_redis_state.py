@@ -23,6 +23,7 @@ from paystream.errors import ServiceUnavailableError
 from paystream.money import Money
 from paystream.settings import RedisSettings
 from streams.sinks.port import Envelope, LedgerSnapshot, Totals
+from streams.sinks.redis_graph_cache import CHUNK as GRAPH_CHUNK
 from streams.sinks.redis_state import (
     CHUNK_COMMANDS,
     ENDED_TTL_S,
@@ -244,13 +245,13 @@ def test_window_counts_and_amounts_at_the_1m_1h_24h_boundaries(sink, raw, unique
     sink.apply(envelopes(events), LedgerSnapshot())  # replay: ZADD of the same members
     for kind, entity in (("customer", "c-1"), ("card", CARD), ("device", "d-1")):
         assert sink.window_features(kind, entity, now) == expected
-        key = f"{unique}:win:{kind}:{entity}"
+        key = f"{unique}:{{{kind}:{entity}}}:win"
         # The 25 h old member was trimmed on write, relative to the newest event.
         assert raw.zcard(key) == 3
         assert WINDOW_KEY_TTL_S - 60 < raw.ttl(key) <= WINDOW_KEY_TTL_S
     # A late, stale event cannot be re-added past the trim, whatever the arrival order.
     sink.apply(envelopes([authorized("p26h", now - timedelta(hours=26), 1600)]), LedgerSnapshot())
-    assert raw.zcard(f"{unique}:win:customer:c-1") == 3
+    assert raw.zcard(f"{unique}:{{customer:c-1}}:win") == 3
     # Scoring as of an earlier moment sees nothing that happened after it.
     earlier = sink.window_features("customer", "c-1", now - timedelta(minutes=20))
     assert (earlier.count_1h, earlier.amount_1h_minor) == (1, 200)
@@ -322,8 +323,13 @@ def test_a_batch_goes_out_in_a_few_pipelined_round_trips(sink, monkeypatch):
     commands = sum(pipelines)
     # 3 per started session; one script call per customer and device, and for the shared
     # card one per SCRIPT_PAIRS members: for the shared window and for the merchant's own.
-    assert commands == 3 * 400 + 2 * (400 + math.ceil(400 / SCRIPT_PAIRS) + 400)
-    assert len(pipelines) == math.ceil(commands / CHUNK_COMMANDS)
+    state = 3 * 400 + 2 * (400 + math.ceil(400 / SCRIPT_PAIRS) + 400)
+    # The graph cache: 800 distinct uses (a device and the card per customer), each in two
+    # steps, then the mark.
+    uses = 800
+    assert commands == state + 2 * uses + 1
+    steps = math.ceil(uses / GRAPH_CHUNK)
+    assert len(pipelines) == math.ceil(state / CHUNK_COMMANDS) + 2 * steps + 1
     # Every write to the socket is a whole pipeline: one round trip per chunk, not per key.
     assert len(writes) == len(pipelines)
 

@@ -1,4 +1,4 @@
-"""The graph cache's keys: one cluster slot, and links that parse back."""
+"""The graph cache's keys: one cluster slot per entity, and links that parse back."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from paystream.stores.graph_cache import GraphCacheKeys, link_member, parse_link
+from paystream.stores.graph_cache import link_member, parse_link
+from paystream.stores.redis import RedisKeys
 
 
 def _hash_tag(key: str) -> str:
@@ -16,14 +17,30 @@ def _hash_tag(key: str) -> str:
     return match.group(1)
 
 
-def test_every_graph_cache_key_shares_one_hash_tag_so_zinter_is_cluster_safe():
-    keys = GraphCacheKeys("ps")
-    every = [keys.users("device", "d1"), keys.users("card", "c{x}"), keys.links("cu"), keys.fraud]
-    assert {_hash_tag(k) for k in [*every, keys.mark]} == {"ps:gx"}
+def test_every_key_a_payers_script_touches_shares_the_customers_hash_tag():
+    keys = RedisKeys("ps")
+    touched = [
+        keys.window("customer", "c1"),
+        keys.window("customer", "c1", "m1"),
+        keys.seen("c1", "device"),
+        keys.seen("c1", "country"),
+        keys.links("c1"),
+        keys.fraud("c1"),
+    ]
+    assert {_hash_tag(k) for k in touched} == {"customer:c1"}
+    assert all(k.startswith("ps:") for k in touched)
 
 
-def test_graph_cache_keys_never_collide_with_the_namespaced_projection_keys():
-    assert not GraphCacheKeys("ps").fraud.startswith("ps:")
+@pytest.mark.parametrize("kind", ["card", "device"])
+def test_every_key_an_instruments_script_touches_shares_its_hash_tag(kind):
+    keys = RedisKeys("ps")
+    touched = [
+        keys.window(kind, "x1"),
+        keys.window(kind, "x1", "m1"),
+        keys.users(kind, "x1"),
+        keys.flagged(kind, "x1"),
+    ]
+    assert {_hash_tag(k) for k in touched} == {f"{kind}:x1"}
 
 
 @pytest.mark.parametrize(("kind", "entity"), [("device", "d-1"), ("card", "ab|cd")])

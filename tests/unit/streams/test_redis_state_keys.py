@@ -19,6 +19,7 @@ from paystream.contracts.events import (
 )
 from paystream.money import Money
 from paystream.settings import RedisSettings
+from paystream.stores.graph_cache import LINK_A, MARK
 from paystream.stores.redis import WINDOW
 from streams.sinks.port import Envelope, LedgerSnapshot, Totals
 from streams.sinks.redis_state import (
@@ -54,9 +55,9 @@ def test_every_key_is_prefixed_with_the_namespace():
     assert keys.profile("customer", "c-1") == "t1:customer:c-1"
     assert keys.profile("merchant", "m-1") == "t1:merchant:m-1"
     assert keys.totals("merchant", "m-1") == "t1:totals:merchant:m-1"
-    assert keys.window("card", "ab" * 16) == f"t1:win:card:{'ab' * 16}"
-    assert keys.window("device", "d-1") == "t1:win:device:d-1"
-    assert keys.window("device", "d-1", "m-1") == "t1:mwin:m-1:device:d-1"
+    assert keys.window("card", "ab" * 16) == f"t1:{{card:{'ab' * 16}}}:win"
+    assert keys.window("device", "d-1") == "t1:{device:d-1}:win"
+    assert keys.window("device", "d-1", "m-1") == "t1:{device:d-1}:mwin:m-1"
 
 
 @pytest.mark.parametrize(
@@ -216,6 +217,7 @@ def offline_sink(client):
     # Port 1 is closed; nothing connects because the client is replaced before any call.
     sink = RedisStateSink(RedisSettings(url=SecretStr("redis://127.0.0.1:1/0")), namespace="u")
     sink._client = client
+    sink._graph.client = client
     return sink
 
 
@@ -249,14 +251,23 @@ def sample_batch():
     return [Envelope(e, e.topic, 0, i) for i, e in enumerate(events)]
 
 
-def test_a_batch_is_one_pipeline_with_one_script_call_per_entity_and_no_increments():
+def test_a_batch_is_one_pipeline_with_one_script_call_per_entity_then_the_graph_cache():
     client = RecordingClient()
     snapshot = LedgerSnapshot(
         merchants={("m-1", "HKD"): Totals(captured_minor=500, captured_count=5)},
         customers={("c-1", "HKD"): Totals(captured_minor=500, captured_count=5)},
     )
     offline_sink(client).apply(sample_batch(), snapshot)
-    assert len(client.executed) == 1
+    # The state, then the graph cache's two steps (customer slot, then device and card) and
+    # its mark: the batch's newest event time.
+    assert len(client.executed) == 4
+    first, second, mark = client.executed[1:]
+    assert [(a[0], a[2]) for _, a, _ in first] == [(LINK_A.sha, "u:{customer:c-1}:links")] * 2
+    assert sorted(a[2] for _, a, _ in second) == [
+        "u:{card:" + "ab" * 16 + "}:users",
+        "u:{device:d-1}:users",
+    ]
+    assert [a for _, a, _ in mark] == [(MARK.sha, 1, "u:graph:mark", NOW_MS)]
     names = [name for name, _, _ in client.executed[0]]
     assert not [n for n in names if "incr" in n]
     calls = [args for name, args, _ in client.executed[0] if name == "evalsha"]
@@ -265,12 +276,12 @@ def test_a_batch_is_one_pipeline_with_one_script_call_per_entity_and_no_incremen
     # Totals go through the versioned script: one call per owner, never a plain HSET.
     assert sorted(args[2] for args in totals) == ["u:totals:customer:c-1", "u:totals:merchant:m-1"]
     assert sorted(args[2] for args in scripts) == [
-        "u:mwin:m-1:card:" + "ab" * 16,
-        "u:mwin:m-1:customer:c-1",
-        "u:mwin:m-1:device:d-1",
-        "u:win:card:" + "ab" * 16,
-        "u:win:customer:c-1",
-        "u:win:device:d-1",
+        "u:{card:" + "ab" * 16 + "}:mwin:m-1",
+        "u:{card:" + "ab" * 16 + "}:win",
+        "u:{customer:c-1}:mwin:m-1",
+        "u:{customer:c-1}:win",
+        "u:{device:d-1}:mwin:m-1",
+        "u:{device:d-1}:win",
     ]
     # sha, 1, key; span, ttl, read-at, currency; then 5 (score, member) pairs
     assert all(len(args) == 3 + 4 + 2 * 5 for args in scripts)
@@ -288,7 +299,7 @@ def test_a_replayed_batch_plans_exactly_the_same_commands():
     batch, snapshot = sample_batch(), LedgerSnapshot()
     sink.apply(batch, snapshot)
     sink.apply(batch, snapshot)
-    assert client.executed[0] == client.executed[1]
+    assert client.executed[:4] == client.executed[4:]
 
 
 def test_large_batches_are_chunked_into_few_pipelines():
@@ -304,5 +315,5 @@ def test_an_empty_script_cache_is_reloaded_and_the_chunk_redone():
     client = RecordingClient(fail_first_with=NoScriptError("NOSCRIPT No matching script"))
     offline_sink(client).apply(sample_batch(), LedgerSnapshot())
     assert client.loaded == [WINDOW.body, TOTALS_SCRIPT]
-    assert len(client.executed) == 2
+    assert len(client.executed) == 2 + 3  # the state chunk twice, then the graph cache
     assert client.executed[0] == client.executed[1]
