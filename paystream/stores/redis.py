@@ -210,8 +210,8 @@ class Script:
         return hashlib.sha1(self.body.encode(), usedforsecurity=False).hexdigest()
 
 
-# The one window script, shared by the state projection (many members, no read) and the risk
-# agent (one member, read back at its own time). It adds members, then trims relative to the
+# The window script of the state projection (many members, no read); the risk agent's entity
+# scripts embed the same trim and read. It adds members, then trims relative to the
 # *newest* score in the set rather than this call's events: a replayed old batch then cannot
 # re-add members that a newer event already trimmed, so the set is the same whatever order
 # events arrive in. With a read time it returns the counts of the minute, hour and day up to
