@@ -19,18 +19,11 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.streams import percentile
 from paystream.settings import KafkaSettings, RedisSettings
 from paystream.stores.redis import sync_client
 
 STAGE_METRIC = "paystream_risk_stage_seconds"
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile by nearest rank (0 for no values)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
 def redis_ping_ms(settings: RedisSettings, count: int = 2000) -> list[float]:

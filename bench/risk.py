@@ -35,13 +35,12 @@ from bench.baseline import (
     Buckets,
     Idle,
     idle_baseline,
-    percentile,
     scrape_stages,
     stage_summary,
 )
 from bench.record import Figure, write
 from bench.risk_load import measure
-from bench.streams import _payments
+from bench.streams import _payments, percentile
 from compose.local.stack import LocalStack
 from harness.worlds import create_world
 from paystream.contracts.events import PaymentAuthorized
