@@ -172,9 +172,13 @@ class RiskSettings(BaseModel):
     """The risk agent: real-time fraud scoring of every authorization."""
 
     app_id: str = "paystream-risk"
-    # Small batches taken as soon as they are there: decision latency is the point.
+    # A batch is whatever the consumer has buffered, up to batch_size, taken at once:
+    # decision latency is the point. fetch_max_wait_ms only bounds the broker's idle poll.
     batch_size: int = Field(default=200, ge=1, le=5_000)
-    batch_within_s: float = Field(default=0.002, gt=0)
+    fetch_max_wait_ms: int = Field(default=10, ge=1, le=500)
+    # Finished batches' offsets are committed this often (a crash re-decides at most this
+    # much, publishing the same stored decisions).
+    commit_interval_s: float = Field(default=0.5, gt=0)
     # Where graph features come from: the Redis cache that the state projection keeps warm
     # ("cache", two Redis round trips), or Gremlin itself within graph_timeout_ms ("gremlin").
     graph_source: Literal["cache", "gremlin"] = "cache"

@@ -50,12 +50,15 @@ SEEN_TTL_S = 400 * 86400
 MAX_LINKS = 64
 
 # Both scripts start by adding the payment to the entity's two windows and reading them back.
+# No trim here: reads are bounded by time, and the state projection trims on its own writes
+# (four calls of the script's nineteen, saved on the decision's path); the TTL bounds a key it never
+# reaches.
 _WINDOWS = """
 local span, at = tonumber(ARGV[1]), tonumber(ARGV[3])
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
-window_trim(KEYS[1], span, ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-window_trim(KEYS[2], span, ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
 local out = window_read(KEYS[1], span, at, ARGV[5])
 local here = window_read(KEYS[2], span, at, ARGV[5])
 for i = 1, 4 do out[#out + 1] = here[i] end

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from streams.risk.agent import authorizations
+from streams.risk.intake import authorizations
 
 AUTH = {
     "event_id": str(uuid.uuid4()),
