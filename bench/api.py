@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -23,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ from rich.console import Console
 from sqlalchemy import insert
 
 from api.keys import admin_store
+from bench.http_load import Load, load_httpx, load_wrk
 from bench.record import Figure, write
 from harness.sample_gold import SampleSpec, served_commands, write_gold
 from harness.worlds import create_ledger_database, drop_ledger_database
@@ -45,68 +46,6 @@ from paystream.stores.redis import async_client, sync_client
 console = Console()
 CONNECTIONS = 8
 PAYSTREAM = str(Path(sys.executable).parent / "paystream")
-
-
-@dataclass(frozen=True)
-class Load:
-    """One measurement of one endpoint."""
-
-    p50_ms: float
-    p99_ms: float
-    rps: float
-    requests: int
-
-
-_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _wrk_ms(text: str, label: str) -> float:
-    match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
-    if match is None:
-        raise RuntimeError(f"wrk printed no {label}% latency:\n{text}")
-    return float(match.group(1)) * _UNIT_MS[match.group(2)]
-
-
-def load_wrk(url: str, key: str, seconds: float) -> Load:
-    """Drive ``url`` with wrk (1 thread, 8 connections) for ``seconds``."""
-    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency"]
-    argv += ["-H", f"X-API-Key: {key}", url]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60).stdout
-    if "Non-2xx" in out:
-        raise RuntimeError(f"non-2xx answers under load from {url}:\n{out}")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    return Load(_wrk_ms(out, "50"), _wrk_ms(out, "99"), rps, total)
-
-
-def load_httpx(url: str, key: str, seconds: float, max_requests: int = 200_000) -> Load:
-    """Bounded asyncio load: 8 connections, stops at ``seconds`` or ``max_requests``."""
-
-    async def go() -> Load:
-        latencies: list[float] = []
-        deadline = time.perf_counter() + seconds
-        limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
-        async with httpx.AsyncClient(headers={"X-API-Key": key}, limits=limits) as client:
-
-            async def worker() -> None:
-                while time.perf_counter() < deadline and len(latencies) < max_requests:
-                    started = time.perf_counter()
-                    res = await client.get(url)
-                    if res.status_code != 200:
-                        raise RuntimeError(f"{url} answered {res.status_code}: {res.text[:200]}")
-                    latencies.append(time.perf_counter() - started)
-
-            started = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
-            elapsed = time.perf_counter() - started
-        ordered = sorted(latencies)
-
-        def pick(q: float) -> float:
-            return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-        return Load(pick(0.50), pick(0.99), len(ordered) / elapsed, len(ordered))
-
-    return asyncio.run(go())
 
 
 @dataclass
@@ -240,61 +179,42 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def main(
-    runs: Annotated[int, typer.Option(help="Measured runs (median reported).")] = 3,
-    seconds: Annotated[float, typer.Option(help="Seconds of load per endpoint per run.")] = 10,
-    merchants: Annotated[int, typer.Option(help="Merchants in gold statements.")] = 200,
-    days: Annotated[int, typer.Option(help="Days of statements per merchant.")] = 365,
-    tool: Annotated[str, typer.Option(help="wrk, httpx or auto.")] = "auto",
-    record: Annotated[bool, typer.Option(help="Write docs/benchmarks.md and JSON.")] = True,
-) -> None:
-    """Measure p50/p99 and req/s of recommendations and statements beside /healthz."""
-    use_wrk = tool == "wrk" or (tool == "auto" and shutil.which("wrk") is not None)
-    generator = "wrk 4.1 (1 thread, 8 connections)" if use_wrk else "asyncio httpx (8 conns)"
-    drive = load_wrk if use_wrk else load_httpx
-    # Twice the merchants: customer number `merchants` has a personal list at merchants[0].
-    world = build_world(merchants, days, customers=2 * merchants)
-    port = _free_port()
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        proc = start_server(world, port)
-        key = create_key(world.settings, world.spec.merchants[0])
-        base = f"http://127.0.0.1:{port}"
-        customer = world.spec.customers[len(world.spec.merchants)]
-        merchant = world.spec.merchants[0]
-        targets = {
-            "trivial": f"{base}/healthz",
-            "recommendations": f"{base}/v1/customers/{customer}/recommendations?limit=10",
-            "statements": (
-                f"{base}/v1/merchants/{merchant}/statements?from=2011-03-01&to=2011-03-31"
-                "&granularity=day"
-            ),
-        }
-        for name, url in targets.items():  # warm-up: pools, caches, Delta handles
-            check = httpx.get(url, headers={"X-API-Key": key}, timeout=30)
-            if check.status_code != 200:
-                raise RuntimeError(f"{name} answered {check.status_code}: {check.text[:300]}")
-            if name == "recommendations" and check.json()["fallback"]:
-                raise RuntimeError("the benchmark customer has no personal list to serve")
-            drive(url, key, min(2.0, seconds))
-        results: dict[str, list[Load]] = {name: [] for name in targets}
-        for run in range(runs):
-            for name, url in targets.items():
-                results[name].append(drive(url, key, seconds))
-                last = results[name][-1]
-                console.print(
-                    f"run {run + 1}/{runs} {name:16s} p50 {last.p50_ms:7.2f} ms  "
-                    f"p99 {last.p99_ms:7.2f} ms  {last.rps:8.0f} req/s  ({last.requests} req)"
-                )
-    finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        destroy_world(world)
-    command = (
-        f"python -m bench.api --runs {runs} --seconds {seconds:g} --merchants {merchants} "
-        f"--days {days}"
-    )
+def _isolated_targets(world: World, port: int) -> tuple[str, dict[str, str]]:
+    key = create_key(world.settings, world.spec.merchants[0])
+    base = f"http://127.0.0.1:{port}"
+    customer = world.spec.customers[len(world.spec.merchants)]
+    return key, {
+        "trivial": f"{base}/healthz",
+        "recommendations": f"{base}/v1/customers/{customer}/recommendations?limit=10",
+        "statements": (
+            f"{base}/v1/merchants/{world.spec.merchants[0]}/statements?from=2011-03-01"
+            "&to=2011-03-31&granularity=day"
+        ),
+    }
+
+
+def _measure(
+    drive: Callable[..., Load], key: str, targets: dict[str, str], runs: int, seconds: float
+) -> dict[str, list[Load]]:
+    for name, url in targets.items():  # warm-up: pools, caches, Delta handles
+        check = httpx.get(url, headers={"X-API-Key": key}, timeout=30)
+        if check.status_code != 200:
+            raise RuntimeError(f"{name} answered {check.status_code}: {check.text[:300]}")
+        drive(url, key, min(2.0, seconds))
+    results: dict[str, list[Load]] = {name: [] for name in targets}
+    for run in range(runs):
+        for name, url in targets.items():
+            results[name].append(drive(url, key, seconds))
+            last = results[name][-1]
+            console.print(
+                f"run {run + 1}/{runs} {name:16s} p50 {last.p50_ms:7.2f} ms  "
+                f"p99 {last.p99_ms:7.2f} ms  p99.9 {last.p999_ms:7.2f} ms  "
+                f"{last.rps:8.0f} req/s  ({last.requests} req)"
+            )
+    return results
+
+
+def _figures(results: dict[str, list[Load]], command: str) -> list[Figure]:
     trivial_p99 = [r.p99_ms for r in results["trivial"]]
     figures = [
         Figure(
@@ -304,6 +224,7 @@ def main(
             command,
             "GET /healthz p99, same server, same run",
             trivial_p99,
+            "< 5",
             higher_is_better=False,
         ),
         Figure(
@@ -314,6 +235,7 @@ def main(
                 for r, t in zip(results["recommendations"], results["trivial"], strict=True)
             ],
             command,
+            target=">= 0.70",
         ),
         Figure(
             "api.statements_p99_ms",
@@ -325,20 +247,138 @@ def main(
             higher_is_better=False,
         ),
     ]
-    rps = {n: statistics.median(r.rps for r in results[n]) for n in targets}
-    p50 = {n: statistics.median(r.p50_ms for r in results[n]) for n in targets}
-    notes = (
-        f"Load generator: {generator}, loopback, {seconds:g} s per endpoint per run, "
-        f"endpoints alternated within each run after a warm-up. One uvicorn worker.\n"
-        f"Median req/s: trivial {rps['trivial']:.0f}, recommendations "
-        f"{rps['recommendations']:.0f}, statements {rps['statements']:.0f}. Median p50 ms: "
-        f"trivial {p50['trivial']:.2f}, recommendations {p50['recommendations']:.2f}, "
-        f"statements {p50['statements']:.2f}. Statements read {merchants} merchants x "
-        f"{days} days of gold `merchant_statements` (one month of one merchant per request)."
-    )
-    console.print(notes)
+    if "risk_decision" in results:
+        figures.append(
+            Figure(
+                "api.risk_decision_p99_ms",
+                "ms",
+                [r.p99_ms for r in results["risk_decision"]],
+                command,
+                "GET /healthz p99, same server, same run",
+                trivial_p99,
+                higher_is_better=False,
+            )
+        )
+    return figures
+
+
+def _summary(results: dict[str, list[Load]]) -> str:
+    parts = []
+    for name, loads in results.items():
+        parts.append(
+            f"{name}: p50 {statistics.median(r.p50_ms for r in loads):.2f} / p99 "
+            f"{statistics.median(r.p99_ms for r in loads):.2f} / p99.9 "
+            f"{statistics.median(r.p999_ms for r in loads):.2f} ms, "
+            f"{statistics.median(r.rps for r in loads):,.0f} req/s"
+        )
+    return "; ".join(parts)
+
+
+def main(
+    runs: Annotated[int, typer.Option(help="Measured runs (median reported).")] = 3,
+    seconds: Annotated[float, typer.Option(help="Seconds of load per endpoint per run.")] = 10,
+    world_kind: Annotated[
+        str,
+        typer.Option(
+            "--world",
+            help="demo: the server `make demo` leaves serving, on its data (runs the demo "
+            "if nothing serves; the recorded figures); isolated: a bench world of its own.",
+        ),
+    ] = "demo",
+    workers: Annotated[
+        str, typer.Option(help="Comma-separated uvicorn worker counts to compare (demo).")
+    ] = "1,2",
+    run_demo: Annotated[bool, typer.Option(help="Run `paystream demo` first anyway.")] = False,
+    merchants: Annotated[int, typer.Option(help="Merchants in gold (isolated).")] = 200,
+    days: Annotated[int, typer.Option(help="Days of statements per merchant (isolated).")] = 365,
+    tool: Annotated[str, typer.Option(help="wrk, httpx or auto.")] = "auto",
+    record: Annotated[bool, typer.Option(help="Write docs/benchmarks.md and JSON.")] = True,
+) -> None:
+    """Measure p50/p99/p99.9 and req/s of recommendations, risk decisions and statements
+    beside /healthz, on the server as users run it."""
+    use_wrk = tool == "wrk" or (tool == "auto" and shutil.which("wrk") is not None)
+    generator = "wrk 4.1 (1 thread, 8 connections)" if use_wrk else "asyncio httpx (8 conns)"
+    drive = load_wrk if use_wrk else load_httpx
+    if world_kind == "isolated":
+        _isolated(drive, generator, runs, seconds, merchants, days, record)
+        return
+    from bench.api_demo import demo_targets
+
+    counts = [int(w) for w in workers.split(",")]
+    default = get_settings().api.workers
+    measured: dict[int, dict[str, list[Load]]] = {}
+    limited: dict[int, tuple[Load, Load]] = {}
+    for n, count in enumerate(counts):
+        demo = demo_targets(count, run_demo=run_demo and n == 0)
+        console.print(f"`paystream api serve` as the demo starts it, {count} worker(s)")
+        measured[count] = _measure(drive, demo.key, demo.urls, runs, seconds)
+        # The demo's printed key has the default limit: most of a run answers 429.
+        url = demo.urls["recommendations"]
+        ok = drive(url, demo.key, min(5.0, seconds))
+        throttled = drive(url, demo.limited_key, min(5.0, seconds), only_2xx=False)
+        limited[count] = (ok, throttled)
+        console.print(
+            f"429 check: {throttled.non_2xx}/{throttled.requests} throttled, p50 "
+            f"{throttled.p50_ms:.2f} ms, p99 {throttled.p99_ms:.2f} ms (200s: p50 "
+            f"{ok.p50_ms:.2f}, p99 {ok.p99_ms:.2f})"
+        )
+    # The figures are the configuration users get: the default worker count.
+    users = default if default in measured else counts[0]
+    command = f"python -m bench.api --runs {runs} --seconds {seconds:g} --workers {workers}"
+    notes = [
+        f"Measured on the server `make demo` leaves serving (`paystream api serve --log-level "
+        f"warning`, started by `compose/local/api_process.py`, default settings, uvloop + "
+        f"httptools, no access log), on the demo's own gold and Redis, calling the customer, "
+        f"payment and merchant the demo prints, with a key whose rate limit never binds. "
+        f"Load generator: {generator} on loopback, {seconds:g} s per endpoint per run, "
+        f"endpoints alternated within each run after a warm-up; it shares the 2 cores with "
+        f"the server, Redis and the idle stack. Figures: {users} worker(s) (`api.workers`)."
+    ]
+    for count, results in measured.items():
+        ok, throttled = limited[count]
+        notes.append(
+            f"{count} worker(s), medians of {runs} runs: {_summary(results)}. With the "
+            f"default-limited key, {throttled.non_2xx:,} of {throttled.requests:,} answers "
+            f"were 429, p50 {throttled.p50_ms:.2f} ms, p99 {throttled.p99_ms:.2f} ms, "
+            f"p99.9 {throttled.p999_ms:.2f} ms, against p50 {ok.p50_ms:.2f} / p99 "
+            f"{ok.p99_ms:.2f} / p99.9 {ok.p999_ms:.2f} ms for 200s just before."
+        )
+    text = "\n\n".join(notes)
+    console.print(text)
     if record:
-        write("API", figures, notes)
+        write("API", _figures(measured[users], command), text)
+
+
+def _isolated(
+    drive: Callable[..., Load],
+    generator: str,
+    runs: int,
+    seconds: float,
+    merchants: int,
+    days: int,
+    record: bool,
+) -> None:
+    # Twice the merchants: customer number `merchants` has a personal list at merchants[0].
+    world = build_world(merchants, days, customers=2 * merchants)
+    port = _free_port()
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        proc = start_server(world, port)
+        key, targets = _isolated_targets(world, port)
+        results = _measure(drive, key, targets, runs, seconds)
+    finally:
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        destroy_world(world)
+    command = f"python -m bench.api --world isolated --runs {runs} --seconds {seconds:g}"
+    text = (
+        f"Isolated bench world ({merchants} merchants x {days} days of gold), one "
+        f"`paystream api serve` on loopback; load generator: {generator}. {_summary(results)}."
+    )
+    console.print(text)
+    if record:
+        write("API (isolated world)", _figures(results, command), text)
 
 
 if __name__ == "__main__":

@@ -256,12 +256,18 @@ def main(
             f"{statistics.median(fresh):.4f}; a replay at full speed compresses months of "
             f"event time into minutes, so the projection's lag of a second is hours of it."
         )
+    beside = (
+        "`paystream streams run` (ledger, Redis and graph workers) beside the risk agents"
+        if workers
+        else "the risk agents alone (`paystream streams risk`; the materializing workers, "
+        "which `make demo` runs on the same machine, are left out of the latency runs: on 2 "
+        "cores they take the CPU the agents need, see the availability runs for both together)"
+    )
     notes.append(
-        "Every world runs `paystream streams run` (ledger, Redis and graph workers) beside the "
-        "risk agents with default settings (rules only: no champion is registered for the "
-        "bench's model name), 6 partitions, after a 3,000-payment warm-up. The load generator "
-        "and both timing consumers share the 2 cores with the agents, the workers and the "
-        "servers."
+        f"Every latency world runs {beside}, with default settings (rules only: no champion "
+        "is registered for the bench's model name), 6 partitions, after a 3,000-payment "
+        "warm-up. The load generator and both timing consumers share the 2 cores with the "
+        "agents and the servers."
     )
     write("Risk decisions", figures, "\n\n".join(notes))
 

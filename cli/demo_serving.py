@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 
 from rich.console import Console
-from sqlalchemy import text
 
-from compose.local.api_process import api_pid_file
+from compose.local.api_process import api_pid_file, example_payment
 from paystream.settings import Settings
 
 
@@ -52,20 +51,7 @@ def _keys(settings: Settings, merchant_id: str) -> tuple[str, str]:
 
 def print_example_calls(settings: Settings, console: Console) -> None:
     """Create a merchant key and an analyst key and print calls that work right now."""
-    from paystream.stores.mysql import Database
-
-    database = Database(settings.mysql)
-    try:
-        with database.read_session() as session:
-            row = session.execute(
-                text(
-                    "SELECT merchant_id, customer_id, payment_id FROM payments "
-                    "WHERE captured_at IS NOT NULL ORDER BY authorized_at DESC LIMIT 1"
-                )
-            ).one()
-    finally:
-        database.dispose()
-    merchant_id, customer_id, payment_id = row
+    merchant_id, customer_id, payment_id = example_payment(settings)
     merchant_key, analyst_key = _keys(settings, merchant_id)
     base = f"http://{settings.api.host}:{settings.api.port}"
     auth = f'-H "X-API-Key: {merchant_key}"'

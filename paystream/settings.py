@@ -229,6 +229,8 @@ class ApiSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # uvicorn worker processes of `paystream api serve` (measured in docs/benchmarks.md, API).
+    workers: int = Field(default=1, ge=1, le=64)
     # Token bucket per API key: sustained requests/s and burst size (keys may override both).
     rate_limit_per_s: float = Field(default=50.0, gt=0)
     rate_limit_burst: int = Field(default=100, ge=1)

@@ -14,6 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from sqlalchemy import text
+
 from paystream.errors import ServiceUnavailableError
 from paystream.settings import Settings
 
@@ -21,6 +23,14 @@ from paystream.settings import Settings
 def api_pid_file(settings: Settings) -> Path:
     """Where the background API records its pid."""
     return settings.stack.home / "run" / "api.pid"
+
+
+def _alive(cmdline: Path) -> bool:
+    # A zombie (exited, not yet reaped by its parent) keeps /proc/<pid> with an empty cmdline.
+    try:
+        return bool(cmdline.read_bytes())
+    except OSError:
+        return False
 
 
 def stop_api(settings: Settings) -> None:
@@ -32,6 +42,10 @@ def stop_api(settings: Settings) -> None:
     cmdline = Path(f"/proc/{pid}/cmdline")
     if pid and cmdline.exists() and b"api" in cmdline.read_bytes():
         os.kill(pid, signal.SIGTERM)
+        # Wait for the port to be free: a new server may be started right after.
+        deadline = time.monotonic() + 30
+        while _alive(cmdline) and time.monotonic() < deadline:
+            time.sleep(0.1)
     pid_file.unlink(missing_ok=True)
 
 
@@ -61,3 +75,21 @@ def start_api(settings: Settings) -> int:
         except OSError:
             time.sleep(0.5)
     raise ServiceUnavailableError("API", url, f"no answer in 60 s; see {log}")
+
+
+def example_payment(settings: Settings) -> tuple[str, str, str]:
+    """(merchant, customer, payment) of the newest captured payment: the demo's examples."""
+    from paystream.stores.mysql import Database
+
+    database = Database(settings.mysql)
+    try:
+        with database.read_session() as session:
+            row = session.execute(
+                text(
+                    "SELECT merchant_id, customer_id, payment_id FROM payments "
+                    "WHERE captured_at IS NOT NULL ORDER BY authorized_at DESC LIMIT 1"
+                )
+            ).one()
+    finally:
+        database.dispose()
+    return str(row[0]), str(row[1]), str(row[2])

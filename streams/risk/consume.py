@@ -119,6 +119,7 @@ async def decide_forever(
     await producer.start()
     marking: set[asyncio.Task[None]] = set()
     last_commit = time.monotonic()
+    committing: asyncio.Task[None] | None = None
     try:
         while True:
             found = await consumer.getmany(
@@ -138,10 +139,16 @@ async def decide_forever(
                         )
                         on_fatal(70)
                     committer.finished(records)
-            if time.monotonic() - last_commit >= risk.commit_interval_s:
-                await committer.commit()
+            if time.monotonic() - last_commit >= risk.commit_interval_s and (
+                committing is None or committing.done()
+            ):
+                # In the background: a commit is a broker round trip the next batch need
+                # not wait for. One at a time, so offsets only move forward.
+                committing = asyncio.create_task(committer.commit())
                 last_commit = time.monotonic()
     finally:
+        if committing is not None:
+            await asyncio.gather(committing, return_exceptions=True)
         await asyncio.gather(*marking, return_exceptions=True)
         # A clean stop commits what it decided; an exit above never gets here.
         await committer.commit()
