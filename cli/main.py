@@ -55,6 +55,7 @@ def _register() -> None:
     from compose.cli import app as stack_app
     from lakehouse.cli import app as lakehouse_app
     from lakehouse.cli import sql
+    from ml.backtest_cli import app as backtest_app
     from ml.cli import app as train_app
     from ml.recommend_cli import recommend
     from paystream.bus.cli import app as topics_app
@@ -62,6 +63,7 @@ def _register() -> None:
     from paystream.contracts.cli import app as contracts_app
     from paystream.ledger.cli import app as db_app
     from paystream.producers.cli import app as replay_app
+    from paystream.producers.import_cli import app as import_app
     from paystream.producers.simulate_cli import simulate
     from streams.cli import app as streams_app
 
@@ -69,12 +71,14 @@ def _register() -> None:
     app.add_typer(contracts_app, name="contracts")
     app.add_typer(topics_app, name="topics")
     app.add_typer(replay_app, name="replay")
+    app.add_typer(import_app, name="import")
     app.add_typer(streams_app, name="streams")
     app.add_typer(dlq_app, name="dlq")
     app.add_typer(db_app, name="db")
     app.add_typer(lakehouse_app, name="lakehouse")
     app.add_typer(api_app, name="api")
     app.add_typer(train_app, name="train")
+    app.add_typer(backtest_app, name="backtest")
     app.command("simulate")(simulate)
     app.command("demo")(demo.demo)
     app.command("chaos")(chaos.chaos)

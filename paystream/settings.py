@@ -193,6 +193,25 @@ class RiskSettings(BaseModel):
     review_threshold: float = Field(default=0.5, ge=0, le=1)
     decline_threshold: float = Field(default=0.85, ge=0, le=1)
     decision_ttl_s: int = Field(default=30 * 86400, ge=60)
+    # HMAC key that turns imported card ids or numbers into fingerprints (`paystream import
+    # transactions`); a plain hash of a card number could be reversed by trying them all.
+    card_key: SecretStr | None = None
+
+    def require_card_key(self) -> bytes:
+        """The card fingerprint key, once it is fit to protect card numbers.
+
+        Raises:
+            ConfigurationError: it is missing, short or a placeholder, naming the variable.
+        """
+        value = self.card_key.get_secret_value() if self.card_key else ""
+        problem = secret_problem(value)
+        if problem:
+            raise ConfigurationError(
+                f"risk.card_key {problem}; set PAYSTREAM_RISK__CARD_KEY to at least "
+                f"{MIN_SECRET_BYTES} random bytes (`paystream stack up` writes a local one "
+                "to .stack/secrets.env)"
+            )
+        return value.encode()
 
 
 #: Secrets the local stack generates for itself (git-ignored, like all of .stack/).

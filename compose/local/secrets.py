@@ -14,7 +14,11 @@ from pathlib import Path
 from paystream.settings import LOCAL_SECRETS_FILE, get_settings
 
 #: Variables generated here, each 48 random bytes (64 URL-safe characters).
-GENERATED = ("PAYSTREAM_API__JWT_SECRET", "PAYSTREAM_API__KEY_PEPPER")
+GENERATED = (
+    "PAYSTREAM_API__JWT_SECRET",
+    "PAYSTREAM_API__KEY_PEPPER",
+    "PAYSTREAM_RISK__CARD_KEY",
+)
 
 
 def ensure_local_secrets(path: Path = LOCAL_SECRETS_FILE) -> list[str]:

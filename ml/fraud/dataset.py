@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -161,9 +162,17 @@ def data_version(source: str, payment_ids: list[str], labels: list[int], latest:
 
 
 def load_dataset(
-    mysql: MySQLSettings, lakehouse: LakehouseSettings, labels_path: Path | None = None
+    mysql: MySQLSettings,
+    lakehouse: LakehouseSettings,
+    labels_path: Path | None = None,
+    *,
+    label_source: Literal["auto", "ledger"] = "auto",
+    payment_prefix: str = "",
 ) -> FraudDataset:
     """Decided payments with their labels, read from the ledger's replica.
+
+    ``label_source="ledger"`` skips gold and reads the chargebacks the ledger holds now;
+    ``payment_prefix`` keeps only payments whose id starts with it (one imported source).
 
     Raises:
         DatasetError: no decisions yet, or no positive label among them.
@@ -171,7 +180,7 @@ def load_dataset(
     """
     db = Database(mysql)
     try:
-        rows = _read_decisions(db)
+        rows = [r for r in _read_decisions(db) if str(r[0]).startswith(payment_prefix)]
         if not rows:
             raise DatasetError(
                 "there are no risk decisions in the ledger yet: run the risk agent "
@@ -181,7 +190,7 @@ def load_dataset(
         labelled: set[str] | None = None
         if labels_path is not None:
             fraud, source = _file_labels(labels_path), "file"
-        elif (gold / "_delta_log").is_dir():
+        elif label_source == "auto" and (gold / "_delta_log").is_dir():
             fraud, labelled, delta_version = _gold_labels(gold)
             source = f"gold_v{delta_version}"
         else:

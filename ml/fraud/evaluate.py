@@ -16,7 +16,8 @@ alone. Conventions:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass
 from datetime import date
 
@@ -101,8 +102,17 @@ def card_precision_per_day(
     labels: Sequence[int] | IntArray,
     scores: Sequence[float] | FloatArray,
     k: int = 100,
+    *,
+    known: Callable[[date], AbstractSet[str]] | None = None,
+    drop_detected: bool = False,
 ) -> dict[date, float]:
-    """Card Precision@k of each day (see the module docstring for the definition)."""
+    """Card Precision@k of each day (see the module docstring for the definition).
+
+    ``known(day)`` names cards already known to be compromised on ``day``; they leave that
+    day's ranking, as investigators would not be asked about them again. With
+    ``drop_detected`` a fraudulent card found in one day's top k also leaves every later day
+    (the Fraud Detection Handbook's ``card_precision_top_k``).
+    """
     y, s = _arrays(labels, scores)
     if not len(days) == len(cards) == len(y):
         raise ValueError("days, cards, labels and scores must have equal length")
@@ -118,10 +128,15 @@ def card_precision_per_day(
         old_score, old_label = cards_of_day.get(card, (-math.inf, 0))
         cards_of_day[card] = (max(old_score, score), max(old_label, int(label)))
     result: dict[date, float] = {}
+    detected: set[str] = set()
     for day, cards_of_day in sorted(best.items()):
+        gone = detected | set(known(day) if known is not None else ())
+        candidates = [kv for kv in cards_of_day.items() if kv[0] not in gone]
         # Ties broken by card id, so the figure is deterministic.
-        ranked = sorted(cards_of_day.items(), key=lambda kv: (-kv[1][0], kv[0]))[:k]
+        ranked = sorted(candidates, key=lambda kv: (-kv[1][0], kv[0]))[:k]
         result[day] = sum(label for _, (_, label) in ranked) / k
+        if drop_detected:
+            detected.update(card for card, (_, label) in ranked if label)
     return result
 
 

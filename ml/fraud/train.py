@@ -283,6 +283,45 @@ def _params(config: TrainConfig, dataset: FraudDataset, fitted: Fitted) -> dict[
     }
 
 
+def log_model(model: Any, example: npt.NDArray[np.float64]) -> Any:
+    """Log ``model`` to the active MLflow run in the safe skops format; returns its info."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    return mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(example, model.predict_proba(example)),
+        input_example=example,
+        serialization_format="skops",
+        skops_trusted_types=_sklearn_types(model),
+    )
+
+
+def register_version(
+    mlflow_settings: MLflowSettings,
+    model_uri: str,
+    model_name: str,
+    thresholds: Thresholds,
+    extra_tags: dict[str, str],
+) -> str:
+    """Register a logged model with the tags the risk agent reads; returns the version."""
+    from mlflow import MlflowClient
+
+    client = registry.client(mlflow_settings)
+    assert isinstance(client, MlflowClient)
+    version = registry.register(mlflow_settings, model_uri, model_name)
+    tags = {
+        REVIEW_TAG: repr(thresholds.review_threshold),
+        DECLINE_TAG: repr(thresholds.decline_threshold),
+        FEATURES_TAG: ",".join(FEATURES),
+        **extra_tags,
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, version, key, value)
+    return version
+
+
 def train_fraud(
     dataset: FraudDataset,
     config: TrainConfig,
@@ -303,7 +342,6 @@ def train_fraud(
     import mlflow
     import mlflow.sklearn
     from mlflow import MlflowClient
-    from mlflow.models import infer_signature
 
     client = registry.client(mlflow_settings)
     assert isinstance(client, MlflowClient)
@@ -339,29 +377,21 @@ def train_fraud(
         import matplotlib.pyplot as plt
 
         plt.close(fig)
-        example = dataset.matrix[:5]
-        info = mlflow.sklearn.log_model(
-            fitted.model,
-            name="model",
-            signature=infer_signature(example, fitted.model.predict_proba(example)),
-            input_example=example,
-            serialization_format="skops",
-            skops_trusted_types=_sklearn_types(fitted.model),
-        )
+        info = log_model(fitted.model, dataset.matrix[:5])
         run_id = run.info.run_id
 
     on_step(f"registering {config.model_name}")
-    version = registry.register(mlflow_settings, info.model_uri, config.model_name)
-    tags = {
-        REVIEW_TAG: repr(ev.model_thresholds.review_threshold),
-        DECLINE_TAG: repr(ev.model_thresholds.decline_threshold),
-        FEATURES_TAG: ",".join(FEATURES),
-        "data_version": dataset.data_version,
-        "holdout_auc_pr": f"{ev.model.auc_pr:.6f}",
-        "run_id": run_id,
-    }
-    for key, value in tags.items():
-        client.set_model_version_tag(config.model_name, version, key, value)
+    version = register_version(
+        mlflow_settings,
+        info.model_uri,
+        config.model_name,
+        ev.model_thresholds,
+        {
+            "data_version": dataset.data_version,
+            "holdout_auc_pr": f"{ev.model.auc_pr:.6f}",
+            "run_id": run_id,
+        },
+    )
 
     if not promote:
         return TrainResult(

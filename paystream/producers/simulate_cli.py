@@ -16,6 +16,7 @@ from rich.table import Table
 
 from paystream.money import format_minor_units
 from paystream.producers import simulate as sim
+from paystream.producers.foreign_csv import ForeignCsv, mapping_path
 from paystream.producers.publish import Pair, SimulationSummary, run_simulation
 from paystream.settings import get_settings
 
@@ -63,6 +64,14 @@ def simulate(
             help="Fraud labels file, JSON lines (default: .stack/simulate/labels-<seed>.jsonl).",
         ),
     ] = None,
+    foreign_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--foreign-csv",
+            help="Also write the authorizations as a foreign labelled CSV (.csv or .csv.gz) "
+            "and its column mapping, for `paystream import transactions`.",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -103,6 +112,7 @@ def simulate(
         with (
             Progress(*columns, console=console) as progress,
             partial.open("w") if write_labels else nullcontext() as labels,
+            ForeignCsv(foreign_csv) if foreign_csv else nullcontext() as foreign,
         ):
             task = progress.add_task("simulating", total=total, what="")
 
@@ -111,6 +121,8 @@ def simulate(
                 summary.add(event, label)
                 if label is not None and labels is not None:
                     labels.write(label.to_json() + "\n")
+                if foreign is not None:
+                    foreign.add(event, label)
                 if summary.total % every == 0:
                     hours = (event.occurred_at - config.start).total_seconds() / 3600
                     done = summary.total if limit else min(hours, total)
@@ -133,3 +145,8 @@ def simulate(
     if write_labels:
         frauds = sum(summary.fraud_payments.values())
         console.print(f"{frauds:,} fraud labels written to {labels_out}")
+    if foreign_csv is not None:
+        console.print(
+            f"foreign CSV: {foreign_csv} with mapping {mapping_path(foreign_csv)} "
+            f"(`paystream import transactions {foreign_csv} --mapping {mapping_path(foreign_csv)}`)"
+        )
