@@ -24,10 +24,11 @@ def test_secrets_are_generated_once_private_and_strong(tmp_path):
         values["PAYSTREAM_API__JWT_SECRET"],
         values["PAYSTREAM_API__KEY_PEPPER"],
     )
+    assert settings.risk.require_card_key() == values["PAYSTREAM_RISK__CARD_KEY"].encode()
 
 
-def test_a_missing_one_is_added_and_the_other_kept(tmp_path):
+def test_missing_ones_are_added_and_the_others_kept(tmp_path):
     path = tmp_path / "secrets.env"
     path.write_text("PAYSTREAM_API__JWT_SECRET=kept-value-of-more-than-32-bytes-xyzw0123\n")
-    assert ensure_local_secrets(path) == ["PAYSTREAM_API__KEY_PEPPER"]
+    assert ensure_local_secrets(path) == ["PAYSTREAM_API__KEY_PEPPER", "PAYSTREAM_RISK__CARD_KEY"]
     assert "kept-value-of-more-than-32-bytes-xyzw0123" in path.read_text()
