@@ -76,6 +76,9 @@ class FoldResult:
     test_frauds: int
     compromised_cards_per_day: float
     empty_features: list[str]  # missing in every training row, filled with 0
+    # Card Precision@k of a perfect detector on the same days: the metric's ceiling, below 1
+    # whenever fewer than k cards not yet known compromised pay on a test day.
+    card_precision_ceiling: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -238,6 +241,9 @@ def run_fold(
         test_frauds=int(y[test].sum()),
         compromised_cards_per_day=float(np.mean(compromised)) if compromised else 0.0,
         empty_features=[FEATURES[j] for j in empty],
+        card_precision_ceiling=_metrics(
+            y[test], y[test].astype(np.float64), days[test], cards[test], known, protocol.k
+        )["card_precision_at_k"],
     )
     return result, model
 
