@@ -41,16 +41,21 @@ from paystream.producers.foreign_csv import ForeignCsv, mapping_path
 from paystream.producers.importer import ImportPlan, ImportSummary, run_import
 from paystream.producers.simulate import SimulationConfig, simulate
 from paystream.producers.transactions import load_mapping
-from paystream.settings import REPO_ROOT, Settings, get_settings
+from paystream.settings import REPO_ROOT, KafkaSettings, Settings, get_settings
 
 console = Console()
 FOLDER = REPO_ROOT / ".stack" / "bench" / "backtest"
 SECTION = "Fraud backtest on an imported history"
 RULES = "rules-only score, same folds"
-METRIC_LABELS = {
-    "auc_roc": "AUC ROC",
-    "average_precision": "Average Precision",
-    "card_precision_at_k": "Card Precision@100",
+#: Each backtest metric: its figure, its unit and its name in the notes.
+METRICS = {
+    "auc_roc": ("risk.backtest_auc_roc", "AUC ROC", "AUC ROC"),
+    "average_precision": ("risk.backtest_average_precision", "AP", "Average Precision"),
+    "card_precision_at_k": (
+        "risk.backtest_card_precision_at_100",
+        "precision",
+        "Card Precision@100",
+    ),
 }
 PROTOCOL = Protocol(train_days=7, delay_days=7, test_days=7, k=100)
 
@@ -78,12 +83,17 @@ def write_history(seed: int, customers: int, days: int) -> Path:
     return path
 
 
+def _import(settings: Settings, kafka: KafkaSettings, path: Path) -> ImportSummary:
+    """``paystream import transactions PATH --mapping PATH.mapping.yaml`` at default settings."""
+    plan = ImportPlan(load_mapping(mapping_path(path), {}))
+    return asyncio.run(run_import(kafka, path, plan, settings.risk.require_card_key()))
+
+
 def import_once(settings: Settings, path: Path) -> tuple[float, ImportSummary]:
     """One import of the whole file into fresh topics; (rows/s, summary)."""
     kafka = settings.kafka.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}"})
     asyncio.run(ensure_topics(kafka))
-    plan = ImportPlan(load_mapping(mapping_path(path), {}))
-    summary = asyncio.run(run_import(kafka, path, plan, settings.risk.require_card_key()))
+    summary = _import(settings, kafka, path)
     asyncio.run(_drop(kafka, all_topics(kafka)))
     return summary.rows / summary.seconds, summary
 
@@ -94,8 +104,7 @@ def decide(settings: Settings, path: Path) -> tuple[Settings, float, StreamWorld
     world.start_worker()
     world.start_worker(kind="risk")
     started = time.perf_counter()
-    plan = ImportPlan(load_mapping(mapping_path(path), {}))
-    asyncio.run(run_import(world.settings.kafka, path, plan, settings.risk.require_card_key()))
+    _import(settings, world.settings.kafka, path)
     world.wait_all_caught_up(1800)
     return world.settings, time.perf_counter() - started, world
 
@@ -107,7 +116,7 @@ def _logistic(results: list[Backtest], metric: str) -> float:
 def verdict(results: list[Backtest]) -> str:
     """Whether the model beats the rules and the baseline on each metric, and by how much."""
     parts = []
-    for metric, label in METRIC_LABELS.items():
+    for metric, (_, _, label) in METRICS.items():
         model = statistics.median(r.mean("model", metric) for r in results)
         rules = statistics.median(r.mean("rules", metric) for r in results)
         logistic = _logistic(results, metric)
@@ -168,17 +177,12 @@ def main(
                 + ", ".join(
                     f"{m} model {r.mean('model', m):.3f} rules {r.mean('rules', m):.3f} "
                     f"logistic {r.mean('logistic', m):.3f}"
-                    for m in ("auc_roc", "average_precision", "card_precision_at_k")
+                    for m in METRICS
                 )
             )
     finally:
         world.destroy()
     command = f"python -m bench.backtest --runs {runs}"
-    names = {
-        "auc_roc": ("risk.backtest_auc_roc", "AUC ROC"),
-        "average_precision": ("risk.backtest_average_precision", "AP"),
-        "card_precision_at_k": ("risk.backtest_card_precision_at_100", "precision"),
-    }
     figures = [
         Figure(
             figure,
@@ -189,7 +193,7 @@ def main(
             [r.mean("rules", metric) for r in results],
             target="beats rules and logistic regression",
         )
-        for metric, (figure, unit) in names.items()
+        for metric, (figure, unit, _) in METRICS.items()
     ]
     figures.append(
         Figure(
@@ -202,7 +206,9 @@ def main(
         )
     )
     fold = results[0].folds[0]
-    logistic = ", ".join(f"{names[m][0]} {_logistic(results, m):.3f}" for m in names)
+    logistic = ", ".join(
+        f"{figure} {_logistic(results, m):.3f}" for m, (figure, _, _) in METRICS.items()
+    )
     notes = (
         f"Data: `paystream simulate --seed {seed}` with {customers:,} customers, 40 merchants, "
         f"{days} days and raised fraud rates, written as a foreign CSV ({summary.rows:,} rows, "

@@ -171,6 +171,20 @@ def _known_compromised(
     return known
 
 
+def _card_precision(
+    y: npt.NDArray[np.int_],
+    scores: npt.NDArray[np.float64],
+    days: npt.NDArray[Any],
+    cards: npt.NDArray[Any],
+    known: Callable[[date], set[str]],
+    k: int,
+) -> float:
+    per_day = card_precision_per_day(
+        list(days), list(cards), y, scores, k, known=known, drop_detected=True
+    )
+    return float(np.mean(list(per_day.values()))) if per_day else math.nan
+
+
 def _metrics(
     y: npt.NDArray[np.int_],
     scores: npt.NDArray[np.float64],
@@ -180,13 +194,10 @@ def _metrics(
     k: int,
 ) -> dict[str, float]:
     auc = float(roc_auc_score(y, scores)) if 0 < y.sum() < len(y) else math.nan
-    per_day = card_precision_per_day(
-        list(days), list(cards), y, scores, k, known=known, drop_detected=True
-    )
     return {
         "auc_roc": auc,
         "average_precision": average_precision(y, scores) if y.any() else math.nan,
-        "card_precision_at_k": float(np.mean(list(per_day.values()))) if per_day else math.nan,
+        "card_precision_at_k": _card_precision(y, scores, days, cards, known, k),
     }
 
 
@@ -241,9 +252,9 @@ def run_fold(
         test_frauds=int(y[test].sum()),
         compromised_cards_per_day=float(np.mean(compromised)) if compromised else 0.0,
         empty_features=[FEATURES[j] for j in empty],
-        card_precision_ceiling=_metrics(
+        card_precision_ceiling=_card_precision(
             y[test], y[test].astype(np.float64), days[test], cards[test], known, protocol.k
-        )["card_precision_at_k"],
+        ),
     )
     return result, model
 
