@@ -193,6 +193,9 @@ class RiskSettings(BaseModel):
     review_threshold: float = Field(default=0.5, ge=0, le=1)
     decline_threshold: float = Field(default=0.85, ge=0, le=1)
     decision_ttl_s: int = Field(default=30 * 86400, ge=60)
+    # How long a fraud label takes to arrive: a merchant's fraud rate counts only payments
+    # authorized this long before the decision (newer ones cannot be known to be fraud yet).
+    label_delay_days: float = Field(default=7.0, ge=0, le=60)
     # HMAC key that turns imported card ids or numbers into fingerprints (`paystream import
     # transactions`); a plain hash of a card number could be reversed by trying them all.
     card_key: SecretStr | None = None

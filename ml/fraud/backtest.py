@@ -29,7 +29,7 @@ from sklearn.metrics import roc_auc_score
 
 from ml.fraud.dataset import DatasetError, FraudDataset
 from ml.fraud.evaluate import average_precision, card_precision_per_day
-from ml.fraud.train import TrainConfig, build_model, fraud_scores
+from ml.fraud.train import TrainConfig, build_model, empty_columns, fill_empty, fraud_scores
 from paystream.contracts.fraud_features import FEATURES
 
 DETECTORS = ("rules", "model", "logistic")
@@ -125,24 +125,6 @@ def plan_folds(days: npt.NDArray[Any], protocol: Protocol) -> list[Fold]:
             f"test {protocol.test_days}): import a longer history or shorten the windows"
         )
     return folds
-
-
-def empty_columns(rows: npt.NDArray[np.float64]) -> list[int]:
-    """Feature columns missing in every row (no device in the data, no graph)."""
-    return [j for j in range(rows.shape[1]) if np.isnan(rows[:, j]).all()]
-
-
-def fill_empty(rows: npt.NDArray[np.float64], columns: list[int]) -> npt.NDArray[np.float64]:
-    """``rows`` with ``columns`` set to 0.
-
-    The pinned scikit-learn's gradient boosting raises ``ValueError: window shape cannot be
-    larger than input array shape`` on a column that is missing in every training row. A
-    constant column instead is never split on, and the model keeps the full feature list,
-    so it can still be registered for the risk agent, which computes every feature.
-    """
-    filled = rows.copy()
-    filled[:, columns] = 0.0
-    return filled
 
 
 def logistic_baseline(seed: int = 0) -> Any:

@@ -131,6 +131,24 @@ def build_model(config: TrainConfig) -> HistGradientBoostingClassifier:
     )
 
 
+def empty_columns(rows: npt.NDArray[np.float64]) -> list[int]:
+    """Feature columns missing in every row (no device in the data, no graph)."""
+    return [j for j in range(rows.shape[1]) if np.isnan(rows[:, j]).all()]
+
+
+def fill_empty(rows: npt.NDArray[np.float64], columns: list[int]) -> npt.NDArray[np.float64]:
+    """``rows`` with ``columns`` set to 0.
+
+    The pinned scikit-learn's gradient boosting raises ``ValueError: window shape cannot be
+    larger than input array shape`` on a column that is missing in every training row. A
+    constant column instead is never split on, and the model keeps the full feature list,
+    so it can still be registered for the risk agent, which computes every feature.
+    """
+    filled = rows.copy()
+    filled[:, columns] = 0.0
+    return filled
+
+
 def fraud_scores(model: Any, rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """The fraud score of each row: ``predict_proba[:, 1]``."""
     return np.asarray(model.predict_proba(rows)[:, 1], dtype=np.float64)
@@ -166,7 +184,8 @@ def _fit_and_evaluate(dataset: FraudDataset, config: TrainConfig) -> Fitted:
             "the holdout period has no fraud label, so AUC-PR is undefined there; "
             "lengthen --holdout-days or wait for chargebacks to arrive"
         )
-    model = build_model(config).fit(dataset.matrix[split.fit], y[split.fit])
+    fit_rows = dataset.matrix[split.fit]
+    model = build_model(config).fit(fill_empty(fit_rows, empty_columns(fit_rows)), y[split.fit])
     # Thresholds come from data the model did not fit; in-sample scores only as a fallback.
     pick = split.validation if y[split.validation].any() else split.fit
     source = "validation" if pick is split.validation else "fit (no fraud in validation)"

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 
 from paystream.money import currency_exponent
 
+#: The day-long windows (days) of the customer's spending and the merchant's fraud rate.
+DAY_WINDOWS: tuple[int, int, int] = (1, 7, 30)
+
 #: Every model feature, in the column order the model is trained and scored with.
 FEATURES: tuple[str, ...] = (
     "amount_major",
@@ -41,6 +44,12 @@ FEATURES: tuple[str, ...] = (
     "device_customers",
     "card_customers",
     "fraud_linked_customers",
+    # Over days, as the Fraud Detection Handbook's windows: real fraud also shows slowly.
+    "customer_count_7d",
+    "customer_count_30d",
+    *(f"customer_mean_amount_{d}d_major" for d in DAY_WINDOWS),
+    *(f"amount_over_customer_mean_{d}d" for d in DAY_WINDOWS),
+    *(f"merchant_fraud_rate_{d}d" for d in DAY_WINDOWS),
 )
 #: Features that come from the graph; ``None`` in all of them means the graph was unavailable.
 GRAPH_FEATURES: tuple[str, ...] = ("device_customers", "card_customers", "fraud_linked_customers")
@@ -59,6 +68,34 @@ class Window:
     count_1h: int = 0
     count_24h: int = 0
     amount_1h_minor: int = 0
+
+
+@dataclass(frozen=True)
+class DayWindows:
+    """A customer's authorizations over days, up to and including this one.
+
+    ``prior_count`` and ``prior_minor`` hold the *earlier* payments in this payment's
+    currency and their sum over each of :data:`DAY_WINDOWS`: the mean the current amount is
+    set against must not contain it.
+    """
+
+    count_7d: int = 0
+    count_30d: int = 0
+    prior_count: tuple[int, int, int] = (0, 0, 0)
+    prior_minor: tuple[int, int, int] = (0, 0, 0)
+
+
+@dataclass(frozen=True)
+class MerchantFraud:
+    """The merchant's payments and known frauds over each of :data:`DAY_WINDOWS`.
+
+    Both count payments authorized in the window that ends one label delay before the
+    decision, and ``frauds`` only those whose chargeback had arrived by the decision's time:
+    what a risk team knows then, never the future (the Handbook's delayed terminal risk).
+    """
+
+    payments: tuple[int, int, int] = (0, 0, 0)
+    frauds: tuple[int, int, int] = (0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -95,6 +132,9 @@ class FeatureInputs:
     merchant_refund_rate: float | None
     merchant_category: str | None
     graph: GraphView | None
+    # None: not gathered (older callers, or a path without day windows): missing features.
+    customer_days: DayWindows | None = None
+    merchant_fraud: MerchantFraud | None = None
 
 
 def _major(amount_minor: float, currency: str) -> float:
@@ -143,6 +183,29 @@ def compute_features(x: FeatureInputs) -> FeatureVector:
             None if x.graph is None else float(x.graph.fraud_linked_customers)
         ),
     }
+    vector.update(_day_features(x))
+    return vector
+
+
+def _day_features(x: FeatureInputs) -> FeatureVector:
+    days, shop = x.customer_days, x.merchant_fraud
+    vector: FeatureVector = {
+        "customer_count_7d": None if days is None else float(days.count_7d),
+        "customer_count_30d": None if days is None else float(days.count_30d),
+    }
+    for i, d in enumerate(DAY_WINDOWS):
+        mean = None
+        if days is not None and days.prior_count[i]:
+            mean = days.prior_minor[i] / days.prior_count[i]
+        vector[f"customer_mean_amount_{d}d_major"] = (
+            None if mean is None else _major(mean, x.currency)
+        )
+        # No earlier payment (or only free ones): no mean to compare against.
+        vector[f"amount_over_customer_mean_{d}d"] = x.amount_minor / mean if mean else None
+        paid = 0 if shop is None else shop.payments[i]
+        vector[f"merchant_fraud_rate_{d}d"] = (
+            shop.frauds[i] / paid if shop is not None and paid else None
+        )
     return vector
 
 

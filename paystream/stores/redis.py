@@ -146,6 +146,22 @@ class RedisKeys:
         prefix = self.entity(kind, entity_id)
         return f"{prefix}:win" if merchant_id is None else f"{prefix}:mwin:{merchant_id}"
 
+    def days(self, customer_id: str, merchant_id: str | None = None) -> str:
+        """Sorted set of a customer's authorizations over the last month (the day windows).
+
+        Across every merchant, or at ``merchant_id`` only, as :meth:`window`.
+        """
+        prefix = self.entity("customer", customer_id)
+        return f"{prefix}:days" if merchant_id is None else f"{prefix}:mdays:{merchant_id}"
+
+    def merchant_payments(self, merchant_id: str) -> str:
+        """A merchant's payments (members: payment ids), scored by authorization time."""
+        return f"{self.namespace}:{{merchant:{merchant_id}}}:payments"
+
+    def merchant_frauds(self, merchant_id: str) -> str:
+        """A merchant's charged-back payments (``"{payment}|{label ms}"``), by auth time."""
+        return f"{self.namespace}:{{merchant:{merchant_id}}}:frauds"
+
     def seen(self, customer_id: str, what: str) -> str:
         """Zset of a customer's devices or countries, scored by first sighting (epoch ms)."""
         return f"{self.entity('customer', customer_id)}:seen:{what}"

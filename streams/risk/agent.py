@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 def build_scorer(settings: Settings) -> RiskScorer:
     """Connect the scorer's Redis, graph source and model once per worker process."""
-    from paystream.stores.redis import sync_client
+    from paystream.stores.redis import DAY_MS, sync_client
     from streams.risk.graph_cache import CachedGraph
     from streams.risk.graph_gremlin import RiskGraph
     from streams.risk.lookup import RiskRedis
@@ -44,7 +44,8 @@ def build_scorer(settings: Settings) -> RiskScorer:
     else:
         graph = GremlinGraphSink(settings.gremlin, namespace=f"{namespace}:", timeout_s=10)
         source = RiskGraph(graph)
-    return RiskScorer(RiskRedis(client, namespace), source, holder, risk)
+    delay_ms = round(risk.label_delay_days * DAY_MS)
+    return RiskScorer(RiskRedis(client, namespace, delay_ms), source, holder, risk)
 
 
 class _HostOnly(BootStrategy):

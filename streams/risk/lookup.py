@@ -7,6 +7,10 @@ share the hash tag ``{kind:id}``, :mod:`paystream.stores.redis`):
   and this one), records the device and country sightings and the uses of the device and card
   (the graph cache's links), then reads the windows, the first sightings, the customer's
   fraud flag and its links, all up to the payment's own time;
+  it also adds the payment to the customer's month of authorizations, everywhere and at
+  this merchant, and reads the day windows (:class:`DayWindows`) up to then;
+* :data:`~paystream.stores.merchant_fraud.READ_RATE`, for the merchant: adds the payment to
+  its payments and reads its delayed fraud rate over days;
 * :data:`INSTRUMENT`, for the card and for the device: adds the payment to its windows and the
   customer to its users, then reads the windows, its users and its flagged users up to then.
 
@@ -27,9 +31,10 @@ import redis
 from redis.exceptions import NoScriptError
 
 from paystream.contracts.events import PaymentAuthorized
-from paystream.contracts.fraud_features import Window
+from paystream.contracts.fraud_features import DAY_WINDOWS, DayWindows, MerchantFraud, Window
 from paystream.contracts.served import ServedKeys
 from paystream.stores.graph_cache import GRAPH_CACHE_TTL_S
+from paystream.stores.merchant_fraud import MERCHANT_TTL_S, READ_RATE
 from paystream.stores.redis import (
     DAY_MS,
     WINDOW_KEY_TTL_S,
@@ -63,14 +68,46 @@ local out = window_read(KEYS[1], span, at, ARGV[5])
 local here = window_read(KEYS[2], span, at, ARGV[5])
 for i = 1, 4 do out[#out + 1] = here[i] end
 """
-# KEYS: window, merchant window, seen:device, seen:country, links, fraud.
+# The day windows of one month-long set (members as the windows'): adds the payment, trims
+# what is older than the newest member by more than the month (a replayed old stretch trims
+# nothing a later payment reads), then counts the 7 and 30 days up to ``at`` and the earlier
+# payments in this currency, and their sum, over 1, 7 and 30 days.
+_DAYS = """
+local function days(key, keep, ttl)
+  redis.call('ZADD', key, ARGV[3], ARGV[4])
+  local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')[2]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('(%.0f', tonumber(newest) - keep))
+  redis.call('EXPIRE', key, ttl)
+  local rows = redis.call('ZRANGEBYSCORE', key, string.format('(%.0f', at - 30 * 86400000),
+    string.format('%.0f', at), 'WITHSCORES')
+  local spans = {86400000, 7 * 86400000, 30 * 86400000}
+  local week, month, n, sum = 0, 0, {0, 0, 0}, {0, 0, 0}
+  for i = 1, #rows, 2 do
+    local t = tonumber(rows[i + 1])
+    month = month + 1
+    if t > at - spans[2] then week = week + 1 end
+    if rows[i] ~= ARGV[4] then
+      local value, cur = string.match(rows[i], '|(%-?%d+)|(%u+)$')
+      if cur == ARGV[5] then
+        for j = 1, 3 do
+          if t > at - spans[j] then n[j] = n[j] + 1; sum[j] = sum[j] + tonumber(value) end
+        end
+      end
+    end
+  end
+  return {week, month, n[1], n[2], n[3], sum[1], sum[2], sum[3]}
+end
+"""
+# KEYS: window, merchant window, seen:device, seen:country, links, fraud, days, merchant days.
 # ARGV: span, window TTL, at, member, currency, device, country, seen TTL, card, links TTL,
-# max links ('' for an absent device, country or card).
+# max links ('' for an absent device, country or card), days kept (ms), days TTL.
 # Returns 8 window counts; this device's first sighting and the customer's earliest of any
-# device; the same for countries; the fraud flag's time; then the links up to ``at``.
+# device; the same for countries; the fraud flag's time; 8 day-window values everywhere and
+# 8 at this merchant; then the links up to ``at``.
 PAYER = Script(
     WINDOW_READ_LUA
     + _WINDOWS
+    + _DAYS
     + """
 for i = 0, 1 do
   local key, value = KEYS[3 + i], ARGV[6 + i]
@@ -88,6 +125,10 @@ if ARGV[6] ~= '' then redis.call('ZADD', KEYS[5], 'LT', ARGV[3], 'device|' .. AR
 if ARGV[9] ~= '' then redis.call('ZADD', KEYS[5], 'LT', ARGV[3], 'card|' .. ARGV[9]) end
 redis.call('EXPIRE', KEYS[5], ARGV[10])
 out[#out + 1] = redis.call('GET', KEYS[6])
+for k = 7, 8 do
+  local d = days(KEYS[k], tonumber(ARGV[12]), ARGV[13])
+  for i = 1, 8 do out[#out + 1] = d[i] end
+end
 local links = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[3], 'LIMIT', 0, ARGV[11])
 for i = 1, #links do out[#out + 1] = links[i] end
 return out
@@ -115,7 +156,13 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 )
-SCRIPTS = (PAYER, INSTRUMENT, STORE)
+SCRIPTS = (PAYER, INSTRUMENT, STORE, READ_RATE)
+#: A customer's month of authorizations is kept this long past its newest (the 30-day window,
+#: and a day's slack for payments a little out of order).
+DAYS_KEEP_MS = 31 * DAY_MS
+DAYS_TTL_S = 32 * 86400
+# Offsets in the payer's reply (see PAYER).
+_DAYS_AT, _LINKS_AT = 13, 29
 
 
 @dataclass(frozen=True)
@@ -125,6 +172,7 @@ class LocalWindows:
     customer: Window
     card: Window | None
     device: Window | None
+    customer_days: DayWindows | None = None
 
 
 @dataclass(frozen=True)
@@ -168,19 +216,29 @@ class RedisFacts:
     graph: GraphReads = field(default_factory=lambda: GraphReads(0))
     # The newest event time the projection wrote to the graph cache (None: never).
     graph_mark_ms: int | None = None
+    customer_days: DayWindows | None = None
+    merchant_fraud: MerchantFraud | None = None
 
 
 def _ms(value: Any) -> int | None:
     return None if value is None else int(float(value))
 
 
+def _days(values: Sequence[Any]) -> DayWindows:
+    week, month, n1, n7, n30, s1, s7, s30 = map(int, values)
+    return DayWindows(week, month, (n1, n7, n30), (s1, s7, s30))
+
+
 class RiskRedis:
     """The risk agent's Redis reads and writes."""
 
-    def __init__(self, client: redis.Redis[Any], namespace: str) -> None:
+    def __init__(
+        self, client: redis.Redis[Any], namespace: str, label_delay_ms: int = 7 * DAY_MS
+    ) -> None:
         self.client = client
         self.keys = RedisKeys(namespace)
         self.served = ServedKeys(namespace)
+        self.label_delay_ms = label_delay_ms
 
     def gather(self, events: Sequence[PaymentAuthorized]) -> list[RedisFacts]:
         """Record the batch in the windows, sightings and uses, and read every feature input:
@@ -209,13 +267,15 @@ class RiskRedis:
             c, m = e.customer_id, e.merchant_id
             pipe.evalsha(
                 PAYER.sha,
-                6,
+                8,
                 keys.window("customer", c),
                 keys.window("customer", c, m),
                 keys.seen(c, "device"),
                 keys.seen(c, "country"),
                 keys.links(c),
                 keys.fraud(c),
+                keys.days(c),
+                keys.days(c, m),
                 *head,
                 e.device_id or "",
                 e.ip_country or "",
@@ -223,6 +283,19 @@ class RiskRedis:
                 e.card_fingerprint or "",
                 GRAPH_CACHE_TTL_S,
                 MAX_LINKS,
+                DAYS_KEEP_MS,
+                DAYS_TTL_S,
+            )
+            pipe.evalsha(
+                READ_RATE.sha,
+                2,
+                keys.merchant_payments(m),
+                keys.merchant_frauds(m),
+                head[2],
+                e.payment_id,
+                self.label_delay_ms,
+                MERCHANT_TTL_S,
+                *(d * DAY_MS for d in DAY_WINDOWS),
             )
             instruments: tuple[tuple[WindowKind, str | None], ...] = (
                 ("card", e.card_fingerprint),
@@ -257,25 +330,34 @@ class RiskRedis:
         it: Iterator[Any] = iter(replies)
         per_payment = []
         for e in events:
-            payer = next(it)
+            payer, rate = next(it), next(it)
             card = next(it) if e.card_fingerprint else None
             device = next(it) if e.device_id else None
-            per_payment.append((e, payer, card, device, dict(next(it))))
+            per_payment.append((e, payer, rate, card, device, dict(next(it))))
         customers, merchants = self._owners(events)
         owned = {c: (parse_totals(next(it)), dict(next(it))) for c in customers}
         shops = {m: (dict(next(it)), parse_totals(next(it))) for m in merchants}
         mark = _ms(next(it))
         return [
             self._one(
-                e, payer, card, device, stored, owned[e.customer_id], shops[e.merchant_id], mark
+                e,
+                payer,
+                rate,
+                card,
+                device,
+                stored,
+                owned[e.customer_id],
+                shops[e.merchant_id],
+                mark,
             )
-            for e, payer, card, device, stored in per_payment
+            for e, payer, rate, card, device, stored in per_payment
         ]
 
     def _one(
         self,
         e: PaymentAuthorized,
         payer: list[Any],
+        rate: list[Any],
         card: list[Any] | None,
         device: list[Any] | None,
         stored: dict[str, str],
@@ -303,7 +385,7 @@ class RiskRedis:
             device_users=int(device[8]) if device else 0,
             card_users=int(card[8]) if card else 0,
             flagged=frozenset(map(str, flagged)),
-            links=tuple(map(str, payer[13:])),
+            links=tuple(map(str, payer[_LINKS_AT:])),
             own=own,
             flagged_at_ms=_ms(payer[12]),
         )
@@ -311,7 +393,12 @@ class RiskRedis:
             customer=everywhere or Window(),
             card=card_w,
             device=device_w,
-            local=LocalWindows(here or Window(), card_local, device_local),
+            local=LocalWindows(
+                here or Window(),
+                card_local,
+                device_local,
+                _days(payer[_DAYS_AT + 8 : _DAYS_AT + 16]),
+            ),
             customer_totals=customer[0],
             customer_profile=customer[1],
             merchant_profile=merchant[0],
@@ -323,6 +410,12 @@ class RiskRedis:
             stored=stored,
             graph=graph,
             graph_mark_ms=mark,
+            customer_days=_days(payer[_DAYS_AT : _DAYS_AT + 8]),
+            # READ_RATE's pairs: (payments, known frauds) per window.
+            merchant_fraud=MerchantFraud(
+                payments=(int(rate[0]), int(rate[2]), int(rate[4])),
+                frauds=(int(rate[1]), int(rate[3]), int(rate[5])),
+            ),
         )
 
     def store(self, decisions: Sequence[tuple[dict[str, str], str]], ttl_s: int) -> None:

@@ -103,6 +103,9 @@ def feature_inputs(
         merchant_refund_rate=merchant_refunds / merchant_captured if merchant_captured else None,
         merchant_category=facts.merchant_profile.get("category"),
         graph=graph,
+        customer_days=windows.customer_days,
+        # The merchant's own payments and chargebacks: the same evidence in either view.
+        merchant_fraud=facts.merchant_fraud,
     )
 
 

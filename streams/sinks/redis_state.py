@@ -8,7 +8,9 @@ Every write is idempotent, so the batch can be replayed or retried after a crash
   and versioned so an older snapshot arriving late never overwrites a newer one;
 * windows are sorted sets keyed by payment, so re-adding a member changes nothing;
 * the graph-feature cache (:mod:`streams.sinks.redis_graph_cache`) keeps each use's and
-  flag's earliest time, and a mark that only moves forward.
+  flag's earliest time, and a mark that only moves forward;
+* the merchants' payments and frauds (:mod:`streams.sinks.redis_merchant_fraud`) are sorted
+  sets keyed by payment, each fraud keeping its earliest label.
 
 The key layout, the window script and the client live in :mod:`paystream.stores.redis`,
 shared with the risk agent and the API.
@@ -58,6 +60,7 @@ from paystream.stores.redis import (
 )
 from streams.sinks.port import Envelope, LedgerSnapshot, Totals
 from streams.sinks.redis_graph_cache import GraphCacheProjection, Use
+from streams.sinks.redis_merchant_fraud import MerchantFraudProjection
 
 # An ended session lingers briefly as a tombstone: long enough that a late ``started`` finds
 # the ended marker instead of recreating an active session.
@@ -171,6 +174,7 @@ class RedisStateSink:
         self._where = redis_where(url)
         self._client: redis.Redis[Any] = sync_client(settings)
         self._graph = GraphCacheProjection(self._client, self.keys)
+        self._merchant_fraud = MerchantFraudProjection(self._client, self.keys)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -180,6 +184,7 @@ class RedisStateSink:
         with self._guard():
             for start in range(0, len(ops), CHUNK_COMMANDS):
                 self._execute(ops[start : start + CHUNK_COMMANDS])
+            self._merchant_fraud.apply(item.event for item in batch)
             # After the windows and totals; the mark, written last, says all of it is there.
             self._graph.apply(item.event for item in batch)
 

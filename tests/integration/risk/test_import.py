@@ -23,6 +23,7 @@ from sqlalchemy import text
 
 from harness.worlds import create_world
 from paystream.bus.kafka import topic_counts
+from paystream.contracts.fraud_features import DAY_WINDOWS
 from paystream.money import to_minor_units
 from paystream.producers.foreign_csv import ForeignCsv, mapping_path
 from paystream.producers.importer import ImportPlan, run_import
@@ -40,7 +41,8 @@ BAD_ROWS = {
 }
 #: Features the agent computes from event-time windows and first sightings it writes itself.
 #: The rest read projected profiles and totals (the registered home country behind
-#: new_country and foreign_country, lifetime totals), which a full-speed import can outrun.
+#: new_country and foreign_country, lifetime totals), which a full-speed import can outrun,
+#: or chargebacks on other customers' partitions (the merchants' fraud rates).
 EVENT_TIME_FEATURES = (
     "amount_major",
     "customer_count_1m",
@@ -56,6 +58,10 @@ EVENT_TIME_FEATURES = (
     "new_device",
     "device_customers",
     "card_customers",
+    "customer_count_7d",
+    "customer_count_30d",
+    *(f"customer_mean_amount_{d}d_major" for d in DAY_WINDOWS),
+    *(f"amount_over_customer_mean_{d}d" for d in DAY_WINDOWS),
 )
 
 
@@ -151,6 +157,9 @@ def test_a_history_replayed_fast_or_paced_gets_identical_event_time_features(imp
     assert not differing, (Counter(name for _, name, _, _ in differing), differing[:5])
     # The windows did fill up: this is not equality of empty features.
     assert max(by_id[p]["customer_count_24h"] for p in fast_ids) >= 3
+    assert max(by_id[p]["customer_count_30d"] for p in fast_ids) > max(
+        by_id[p]["customer_count_24h"] for p in fast_ids
+    )
     assert any(by_id[p]["new_device"] for p in fast_ids)
 
 

@@ -20,6 +20,7 @@ from paystream.contracts.events import (
 from paystream.money import Money
 from paystream.settings import RedisSettings
 from paystream.stores.graph_cache import LINK_A, MARK
+from paystream.stores.merchant_fraud import MERCHANT_KEEP_MS, RECORD_PAYMENTS
 from paystream.stores.redis import WINDOW
 from streams.sinks.port import Envelope, LedgerSnapshot, Totals
 from streams.sinks.redis_state import (
@@ -218,6 +219,7 @@ def offline_sink(client):
     sink = RedisStateSink(RedisSettings(url=SecretStr("redis://127.0.0.1:1/0")), namespace="u")
     sink._client = client
     sink._graph.client = client
+    sink._merchant_fraud.client = client
     return sink
 
 
@@ -251,17 +253,26 @@ def sample_batch():
     return [Envelope(e, e.topic, 0, i) for i, e in enumerate(events)]
 
 
-def test_a_batch_is_one_pipeline_with_one_script_call_per_entity_then_the_graph_cache():
+def test_a_batch_is_one_pipeline_with_one_script_call_per_entity_then_merchants_then_graph():
     client = RecordingClient()
     snapshot = LedgerSnapshot(
         merchants={("m-1", "HKD"): Totals(captured_minor=500, captured_count=5)},
         customers={("c-1", "HKD"): Totals(captured_minor=500, captured_count=5)},
     )
     offline_sink(client).apply(sample_batch(), snapshot)
-    # The state, then the graph cache's two steps (customer slot, then device and card) and
-    # its mark: the batch's newest event time.
-    assert len(client.executed) == 4
-    first, second, mark = client.executed[1:]
+    # The state, the merchants' payments (one call per merchant), then the graph cache's two
+    # steps (customer slot, then device and card) and its mark: the batch's newest event time.
+    assert len(client.executed) == 5
+    merchants, first, second, mark = client.executed[1:]
+    [(_, payments, _)] = merchants
+    assert payments[:5] == (
+        RECORD_PAYMENTS.sha,
+        1,
+        "u:{merchant:m-1}:payments",
+        60 * 86400,
+        MERCHANT_KEEP_MS,
+    )
+    assert sorted(payments[6::2]) == [f"p-{i}" for i in range(5)]
     assert [(a[0], a[2]) for _, a, _ in first] == [(LINK_A.sha, "u:{customer:c-1}:links")] * 2
     assert sorted(a[2] for _, a, _ in second) == [
         "u:{card:" + "ab" * 16 + "}:users",
@@ -299,7 +310,7 @@ def test_a_replayed_batch_plans_exactly_the_same_commands():
     batch, snapshot = sample_batch(), LedgerSnapshot()
     sink.apply(batch, snapshot)
     sink.apply(batch, snapshot)
-    assert client.executed[:4] == client.executed[4:]
+    assert client.executed[:5] == client.executed[5:]
 
 
 def test_large_batches_are_chunked_into_few_pipelines():
@@ -315,5 +326,6 @@ def test_an_empty_script_cache_is_reloaded_and_the_chunk_redone():
     client = RecordingClient(fail_first_with=NoScriptError("NOSCRIPT No matching script"))
     offline_sink(client).apply(sample_batch(), LedgerSnapshot())
     assert client.loaded == [WINDOW.body, TOTALS_SCRIPT]
-    assert len(client.executed) == 2 + 3  # the state chunk twice, then the graph cache
+    # The state chunk twice, then the merchants' payments and the graph cache.
+    assert len(client.executed) == 2 + 4
     assert client.executed[0] == client.executed[1]
