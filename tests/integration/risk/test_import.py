@@ -157,9 +157,7 @@ def test_a_history_replayed_fast_or_paced_gets_identical_event_time_features(imp
     assert not differing, (Counter(name for _, name, _, _ in differing), differing[:5])
     # The windows did fill up: this is not equality of empty features.
     assert max(by_id[p]["customer_count_24h"] for p in fast_ids) >= 3
-    assert max(by_id[p]["customer_count_30d"] for p in fast_ids) > max(
-        by_id[p]["customer_count_24h"] for p in fast_ids
-    )
+    assert any(by_id[p]["customer_count_30d"] > by_id[p]["customer_count_24h"] for p in fast_ids)
     assert any(by_id[p]["new_device"] for p in fast_ids)
 
 
