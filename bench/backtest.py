@@ -60,23 +60,34 @@ METRICS = {
 PROTOCOL = Protocol(train_days=7, delay_days=7, test_days=7, k=100)
 
 
+def history_config(seed: int, customers: int, days: int) -> SimulationConfig:
+    """The simulated history: every fraud pattern, the Handbook's slow scenarios included.
+
+    Fraud rates are raised so that each test day holds more than a hundred cards not yet
+    known to be compromised, as Card Precision@100 needs to separate detectors at all.
+    """
+    return SimulationConfig(
+        seed=seed,
+        customers=customers,
+        merchants=200,
+        days=days,
+        card_testing_per_day=8.0,
+        velocity_attacks_per_day=8.0,
+        new_device_frauds_per_day=25.0,
+        fraud_rings=12,
+        # A skimmed shop for two weeks every day (about seven at once), and takeovers.
+        compromised_merchants_per_day=1.0,
+        account_takeovers_per_day=5.0,
+        compromise_days=14,
+    )
+
+
 def write_history(seed: int, customers: int, days: int) -> Path:
     """The simulated labelled payments as a foreign CSV (and its mapping file)."""
     FOLDER.mkdir(parents=True, exist_ok=True)
-    path = FOLDER / f"history-{seed}-{customers}-{days}.csv"
+    config = history_config(seed, customers, days)
+    path = FOLDER / f"history-{seed}-{customers}-{days}-m{config.merchants}.csv"
     if not path.exists():
-        # Fraud rates raised so that every day holds a few dozen compromised cards (36 to 69
-        # with seed 7), as Card Precision@100 needs to mean anything.
-        config = SimulationConfig(
-            seed=seed,
-            customers=customers,
-            merchants=40,
-            days=days,
-            card_testing_per_day=8.0,
-            velocity_attacks_per_day=8.0,
-            new_device_frauds_per_day=25.0,
-            fraud_rings=12,
-        )
         with ForeignCsv(path) as out:
             for event, label in simulate(config):
                 out.add(event, label)

@@ -144,7 +144,12 @@ def logistic_baseline(seed: int = 0) -> Any:
 def _known_compromised(
     days: npt.NDArray[Any], cards: npt.NDArray[Any], y: npt.NDArray[np.int_], delay: int
 ) -> Callable[[date], set[str]]:
-    fraud_days = sorted((d, c) for d, c, label in zip(days, cards, y, strict=True) if label)
+    # A fraud without a card (wallet, FPS) compromises no card: it cannot be known as one.
+    fraud_days = sorted(
+        (d, c)
+        for d, c, label in zip(days, cards, y, strict=True)
+        if label and isinstance(c, str) and c
+    )
 
     def known(day: date) -> set[str]:
         cut = day - timedelta(days=delay)

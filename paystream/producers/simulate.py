@@ -5,7 +5,8 @@ the same events with the same ids, so consumers that deduplicate on ``event_id``
 rerun as a no-op; ids carry the seed, so runs with different seeds never collide.
 
 Normal traffic (registrations, sessions, orders and bookings paid by card, wallet or FPS,
-failures, refunds, cancellations) carries four injected fraud patterns. Each fraudulent
+failures, refunds, cancellations) carries four injected fraud patterns, and optionally the
+Handbook's two slow ones (compromised merchants, account takeovers). Each fraudulent
 ``PaymentAuthorized`` comes with a :class:`FraudLabel`; captured fraud is charged back days
 later, possibly after the simulated window, as chargebacks arrive in real life.
 """
@@ -22,11 +23,10 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, NamedTuple, get_args
+from typing import Any, Literal, get_args
 
 from paystream.contracts.events import (
     BookingCancelled,
-    BookingKind,
     BookingMade,
     CustomerRegistered,
     Event,
@@ -44,52 +44,31 @@ from paystream.contracts.events import (
     event_id_for,
 )
 from paystream.money import Money
+from paystream.producers.simulate_catalog import (
+    ABROAD,
+    BOOKABLE,
+    CATEGORIES,
+    COUNTRY_OF_CURRENCY,
+    FAIL_CODES,
+    FIRST_MERCHANTS,
+    FROM_HKD_MINOR,
+    HOME_WEIGHTS,
+    HOUR_WEIGHTS,
+    NAME_WORDS,
+    SIZE_UNIT_HKD,
+    Category,
+    Size,
+)
 
-FraudPattern = Literal["card_testing", "velocity_attack", "new_device_new_country", "fraud_ring"]
+FraudPattern = Literal[
+    "card_testing",
+    "velocity_attack",
+    "new_device_new_country",
+    "fraud_ring",
+    "compromised_merchant",
+    "account_takeover",
+]
 FRAUD_PATTERNS: tuple[FraudPattern, ...] = get_args(FraudPattern)
-Category = Literal["retail", "ecommerce", "hotel", "car_rental", "food", "services"]
-Size = Literal["small", "normal", "large"]
-
-_BOOKABLE = {"hotel": BookingKind.HOTEL, "car_rental": BookingKind.CAR_RENTAL}
-# The first merchants are fixed so that even a small run covers every category that has
-# its own flow (bookings) and every currency exponent the stack must handle.
-_FIRST_MERCHANTS: tuple[tuple[Category, str], ...] = (
-    ("retail", "HKD"), ("ecommerce", "HKD"), ("hotel", "HKD"), ("car_rental", "HKD"),
-    ("ecommerce", "GBP"), ("retail", "JPY"), ("hotel", "JPY"), ("food", "HKD"),
-)  # fmt: skip
-_COUNTRY_OF_CURRENCY = {"HKD": "Hong Kong", "GBP": "United Kingdom", "JPY": "Japan"}
-# HKD minor units -> the currency's minor units as an integer ratio. Rounded rates: the goal
-# is realistic magnitudes per exponent (1 HKD ~ 10 pence ~ 20 yen), not FX accuracy.
-_FROM_HKD_MINOR = {"HKD": (1, 1), "GBP": (1, 10), "JPY": (1, 5)}
-
-
-class _Kind(NamedTuple):
-    weight: int  # share of merchants
-    suffix: str  # of merchant names
-    unit_hkd: tuple[int, int]  # price range of one unit (hotel: a night, car: a day)
-    products: tuple[str, ...]
-
-
-_CATEGORIES: dict[Category, _Kind] = {
-    "retail": _Kind(30, "Store", (20, 800), ("Sneakers", "Handbag", "Sunglasses", "Watch")),
-    "ecommerce": _Kind(25, "Online", (15, 600), ("Headphones", "Gift card", "Game credits")),
-    "food": _Kind(20, "Kitchen", (30, 250), ("Dim sum set", "Milk tea", "Egg tarts")),
-    "services": _Kind(10, "Services", (100, 1500), ("Haircut", "Laundry", "Phone repair")),
-    "hotel": _Kind(8, "Hotel", (600, 2800), ("Room night",)),
-    "car_rental": _Kind(7, "Car Rental", (300, 1200), ("Rental day",)),
-}
-_SIZE_UNIT_HKD: dict[Size, tuple[int, int]] = {"small": (1, 20), "large": (1500, 12000)}
-_NAME_WORDS = ("Harbour", "Peak", "Jade", "Lantern", "Victoria", "Orchid", "Golden", "Pearl")
-_HOME_WEIGHTS = {"Hong Kong": 80, "United Kingdom": 6, "Japan": 5, "Singapore": 4, "China": 5}
-# Where travellers (noise) and attackers (signal) connect from: the same neutral list, so a
-# foreign ip_country alone is not the fraud signal, only together with a new device.
-_ABROAD = (
-    "United States", "Germany", "Brazil", "Netherlands", "Canada", "Thailand", "France",
-    "Australia", "Singapore", "Japan", "United Kingdom", "Hong Kong",
-)  # fmt: skip
-# UTC hours 1..23 (00:00-01:00 is left to registrations); peaks at Hong Kong daytime.
-_FAIL_CODES = ("insufficient_funds", "card_declined", "expired_card", "processing_error")
-_HOUR_WEIGHTS = (2, 4, 6, 8, 9, 9, 9, 9, 8, 8, 8, 9, 10, 10, 8, 5, 3, 1, 1, 1, 1, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -97,7 +76,10 @@ class SimulationConfig:
     """What to simulate.
 
     The ``*_per_day`` fraud knobs count occurrences per simulated day, rounded but at least
-    one per run unless zero; ``fraud_rings`` counts rings per run.
+    one per run unless zero; ``fraud_rings`` counts rings per run. The last two are the Fraud
+    Detection Handbook's slow scenarios, off by default: a compromised merchant (a skimmed
+    terminal) turns every payment there into fraud for ``compromise_days``; a taken-over
+    account pays large amounts in a third of its purchases for half as long.
     """
 
     seed: int
@@ -113,6 +95,9 @@ class SimulationConfig:
     velocity_attacks_per_day: float = 0.3
     new_device_frauds_per_day: float = 1.0
     fraud_rings: int = 1
+    compromised_merchants_per_day: float = 0.0
+    account_takeovers_per_day: float = 0.0
+    compromise_days: int = 28
 
     def __post_init__(self) -> None:
         knobs = [v for k, v in vars(self).items() if k != "seed" and isinstance(v, int | float)]
@@ -180,7 +165,7 @@ class _Style:
     pattern: FraudPattern | None
     sizes: tuple[Size, ...]
     fail_rate: float
-    fail_codes: tuple[str, ...] = _FAIL_CODES
+    fail_codes: tuple[str, ...] = FAIL_CODES
     fail_weights: tuple[int, ...] = (40, 30, 15, 15)
     think: tuple[int, int] = (20, 300)  # order or booking -> authorization
     gap: tuple[int, int] = (30, 240)  # between purchases in one session
@@ -190,6 +175,8 @@ _CARD_TESTING = _Style("card_testing", ("small",), 0.7, ("card_declined",), (1,)
 _VELOCITY = _Style("velocity_attack", ("normal", "large"), 0.1, think=(2, 8), gap=(5, 25))
 _NEW_DEVICE = _Style("new_device_new_country", ("large",), 0.1, think=(20, 120))
 _RING = _Style("fraud_ring", ("normal", "large"), 0.05, think=(10, 90))
+_SKIMMED = _Style("compromised_merchant", ("normal",), 0.03)
+_TAKEOVER = _Style("account_takeover", ("large",), 0.03)
 
 
 @dataclass(frozen=True)
@@ -217,6 +204,9 @@ class _Simulation:
         self.merchants: list[_Merchant] = []
         self.customers: list[_Customer] = []
         self.shops: list[_Merchant] = []  # merchants that sell orders, not bookings
+        # (merchant id, day) skimmed and (customer id, day) taken over: the slow scenarios.
+        self.skimmed: set[tuple[str, int]] = set()
+        self.taken_over: set[tuple[str, int]] = set()
 
     def _stream(self, phase: str) -> random.Random:
         # One stream per phase, so that changing a fraud knob does not reshuffle the
@@ -255,7 +245,7 @@ class _Simulation:
 
     def _on_day(self, day: int) -> datetime:
         """A time on simulated day ``day``, never in its first hour (kept for sign-ups)."""
-        hour = self.rng.choices(range(1, 24), _HOUR_WEIGHTS)[0]
+        hour = self.rng.choices(range(1, 24), HOUR_WEIGHTS)[0]
         return self.start + timedelta(days=day, hours=hour, seconds=self.rng.randrange(3600))
 
     def _seconds(self, low: int, high: int) -> timedelta:
@@ -271,22 +261,22 @@ class _Simulation:
 
     def _populate(self) -> None:
         rng, cfg = self.rng, self.config
-        categories, weights = list(_CATEGORIES), [k.weight for k in _CATEGORIES.values()]
+        categories, weights = list(CATEGORIES), [k.weight for k in CATEGORIES.values()]
         for i in range(cfg.merchants):
-            if i < len(_FIRST_MERCHANTS):
-                category, currency = _FIRST_MERCHANTS[i]
+            if i < len(FIRST_MERCHANTS):
+                category, currency = FIRST_MERCHANTS[i]
             else:
                 category = rng.choices(categories, weights)[0]
                 currency = rng.choices(("HKD", "GBP", "JPY"), (80, 10, 10))[0]
-            name = f"{rng.choice(_NAME_WORDS)} {_CATEGORIES[category].suffix}"
-            m = _Merchant(self._id("m"), name, category, _COUNTRY_OF_CURRENCY[currency], currency)
+            name = f"{rng.choice(NAME_WORDS)} {CATEGORIES[category].suffix}"
+            m = _Merchant(self._id("m"), name, category, COUNTRY_OF_CURRENCY[currency], currency)
             self.merchants.append(m)
             at = self.start + timedelta(seconds=i * 300 // cfg.merchants)
             self._put(MerchantRegistered, m.merchant_id, at, **asdict(m))
-        self.shops = [m for m in self.merchants if m.category not in _BOOKABLE] or self.merchants
+        self.shops = [m for m in self.merchants if m.category not in BOOKABLE] or self.merchants
         for j in range(cfg.customers):
             at = self.start + timedelta(seconds=300 + j * 3000 // cfg.customers)
-            country = rng.choices(list(_HOME_WEIGHTS), list(_HOME_WEIGHTS.values()))[0]
+            country = rng.choices(list(HOME_WEIGHTS), list(HOME_WEIGHTS.values()))[0]
             self.customers.append(self._new_customer(at, country, rng.random() < 0.05))
 
     def _new_customer(self, at: datetime, country: str, guest: bool) -> _Customer:
@@ -319,8 +309,14 @@ class _Simulation:
                 if rng.random() < 0.005:  # a new phone: new devices are not always fraud
                     c.devices.append(self._device())
                 # Travellers pay from abroad on their own devices: noise for the detectors.
-                country = c.country if rng.random() > 0.03 else rng.choice(_ABROAD)
-                visit = _Visit(c, rng.choice(c.devices), country, None, normal)
+                country = c.country if rng.random() > 0.03 else rng.choice(ABROAD)
+                style = normal
+                # Only a compromised payer or shop draws more: other seeds' traffic stays put.
+                if (merchant.merchant_id, day) in self.skimmed:
+                    style = _SKIMMED
+                elif (c.customer_id, day) in self.taken_over and rng.random() < 1 / 3:
+                    style = _TAKEOVER
+                visit = _Visit(c, rng.choice(c.devices), country, None, style)
                 self._session(self._on_day(day), visit, [merchant])
             if rng.random() < 0.15:  # browsing without buying
                 visit = _Visit(c, rng.choice(c.devices), c.country, None, normal)
@@ -337,9 +333,9 @@ class _Simulation:
         self._put(SessionEnded, sid, t + self._seconds(5, 300), reason=reason, **who)
 
     def _line(self, n: int, m: _Merchant, size: Size) -> OrderLine:
-        rng, (num, den) = self.rng, _FROM_HKD_MINOR[m.settlement_currency]
-        category = _CATEGORIES[m.category]
-        low, high = category.unit_hkd if size == "normal" else _SIZE_UNIT_HKD[size]
+        rng, (num, den) = self.rng, FROM_HKD_MINOR[m.settlement_currency]
+        category = CATEGORIES[m.category]
+        low, high = category.unit_hkd if size == "normal" else SIZE_UNIT_HKD[size]
         hkd_minor = rng.randint(low, high) * 100 + rng.choice((0, 0, 50, 90))
         unit = max(1, hkd_minor * num // den)
         qty = rng.choices((1, 2, 3), (70, 20, 10))[0] if size == "normal" else 1
@@ -353,7 +349,7 @@ class _Simulation:
         size = rng.choice(style.sizes)
         parties = {"customer_id": customer.customer_id, "merchant_id": m.merchant_id}
         order_id = booking_id = None
-        kind, lines, booking = _BOOKABLE.get(m.category), [], dict(parties)
+        kind, lines, booking = BOOKABLE.get(m.category), [], dict(parties)
         if kind is not None:
             booking_id = self._id("b")
             booking.update(booking_id=booking_id, kind=kind)
@@ -414,14 +410,14 @@ class _Simulation:
     # --- fraud --------------------------------------------------------------------------
 
     def _abroad(self, customer: _Customer) -> str:
-        return self.rng.choice([c for c in _ABROAD if c != customer.country])
+        return self.rng.choice([c for c in ABROAD if c != customer.country])
 
     def _plan_fraud(self) -> None:
         """Queue every fraud event now: the heap releases each one at its own time."""
         rng, cfg = self.rng, self.config
         for _ in range(cfg.count_for(cfg.card_testing_per_day)):
             # A fresh guest account tries a stolen card with many tiny purchases, fast.
-            at, home = self._on_day(rng.randrange(cfg.days)), rng.choice(list(_HOME_WEIGHTS))
+            at, home = self._on_day(rng.randrange(cfg.days)), rng.choice(list(HOME_WEIGHTS))
             tester = self._new_customer(at - self._seconds(60, 1800), home, guest=True)
             device = (self._device()[0], "web")
             visit = _Visit(tester, device, self._abroad(tester), self._card(), _CARD_TESTING)
@@ -444,6 +440,13 @@ class _Simulation:
             )
         for _ in range(cfg.fraud_rings):
             self._fraud_ring()
+        for _ in range(cfg.count_for(cfg.compromised_merchants_per_day)):
+            first, shop = rng.randrange(cfg.days), rng.choice(self.merchants)
+            self.skimmed.update((shop.merchant_id, first + d) for d in range(cfg.compromise_days))
+        for _ in range(cfg.count_for(cfg.account_takeovers_per_day)):
+            first, victim = rng.randrange(cfg.days), rng.choice(self.customers)
+            span = max(1, cfg.compromise_days // 2)
+            self.taken_over.update((victim.customer_id, first + d) for d in range(span))
 
     def _fraud_ring(self) -> None:
         """5-10 new accounts sharing a few devices and cards, buying at the same shops."""
@@ -453,7 +456,7 @@ class _Simulation:
         devices = [self._device() for _ in range(max(1, size // 3))]
         cards = [self._card() for _ in range(rng.randint(2, 3))]
         targets = rng.sample(self.shops, min(len(self.shops), rng.randint(2, 3)))
-        home = rng.choice(list(_HOME_WEIGHTS))
+        home = rng.choice(list(HOME_WEIGHTS))
         end = self.start + timedelta(days=cfg.days)
         for i in range(size):
             signup = self._on_day(rng.randrange(max(1, cfg.days // 2)))

@@ -62,6 +62,8 @@ class ScoredBatch:
     elapsed_s: float = 0.0
     # Each decision's wire form by payment id, serialized once for Redis and the topic.
     wire: dict[str, bytes] = field(default_factory=dict)
+    # Nothing decided: the state projection is behind these payments (``score(patient=True)``).
+    behind: bool = False
 
 
 def feature_inputs(
@@ -160,13 +162,20 @@ class RiskScorer:
 
         return wait
 
-    def score(self, batch: Sequence[PaymentAuthorized]) -> ScoredBatch:
-        """Decide every authorization in the batch and store the decisions in Redis."""
+    def score(self, batch: Sequence[PaymentAuthorized], patient: bool = False) -> ScoredBatch:
+        """Decide every authorization in the batch and store the decisions in Redis.
+
+        With ``patient``, a batch that the state projection has not reached yet (in event
+        time) is left undecided, ``behind`` set: the caller waits and scores it again. The
+        features' writes are idempotent, so gathering twice counts nothing twice.
+        """
         clock = StageClock()
         unique = list({e.payment_id: e for e in reversed(batch)}.values())[::-1]
         graph_wait = self._graph_views(unique)
         facts = self.redis.gather(unique)
         clock.lap("features")
+        if patient and self._projection_behind(unique, facts):
+            return ScoredBatch(behind=True, elapsed_s=clock.elapsed_s)
         views = graph_wait(facts)
         clock.lap("graph")
         result = ScoredBatch()
@@ -196,6 +205,23 @@ class RiskScorer:
         result.elapsed_s = clock.elapsed_s
         SCORE_SECONDS.observe(result.elapsed_s)
         return result
+
+    def _projection_behind(
+        self, events: Sequence[PaymentAuthorized], facts: Sequence[RedisFacts]
+    ) -> bool:
+        """Whether a *historical* batch is ahead of the state projection in event time.
+
+        Only history waits: a live payment (event time within the stale bound of the wall
+        clock) is never held, so an outage of the projection or a client clock running ahead
+        cannot slow live decisions. The mark is the newest event time the Redis projection
+        has written, from every topic.
+        """
+        tolerance_ms = self.settings.graph_stale_after_s * 1000
+        newest = max((epoch_ms(e.occurred_at) for e in events), default=None)
+        if newest is None or newest > epoch_ms(self.clock()) - tolerance_ms:
+            return False
+        mark = facts[0].graph_mark_ms
+        return mark is None or newest > mark + tolerance_ms
 
     def _verdict(self, rules_score: float, p: float | None, model: FraudModel | None) -> Decision:
         # The decision the rules' score and the model's probability ``p`` earn together.

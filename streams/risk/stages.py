@@ -4,6 +4,8 @@
 
 * ``consume_wait``: from the producer's record timestamp to the agent taking the batch (the
   broker, the consumer's fetch and the batch held open by ``take_events``);
+* ``projection_wait``: a batch waiting for the state projection to reach its event time
+  (only when it had to: a history imported faster than the projection writes);
 * ``thread_hop``: handing the batch to the scoring thread and back;
 * ``features``: the one Redis pipeline (windows, totals, profiles, first sightings, and the
   graph cache's first round);
@@ -19,7 +21,16 @@ import time
 
 from prometheus_client import Histogram
 
-STAGES = ("consume_wait", "thread_hop", "features", "graph", "decide", "store", "publish")
+STAGES = (
+    "consume_wait",
+    "projection_wait",
+    "thread_hop",
+    "features",
+    "graph",
+    "decide",
+    "store",
+    "publish",
+)
 STAGE_SECONDS = Histogram(
     "paystream_risk_stage_seconds",
     "Time a risk batch spends in each stage (consume_wait: per payment)",

@@ -92,7 +92,8 @@ def _dataset(days: int = 21, per_day: int = 60, seed: int = 1) -> FraudDataset:
     frame = pd.DataFrame(
         {
             "payment_id": [f"p{i}" for i in range(n)],
-            "card": [f"card{i % 400}" for i in range(n)],
+            # Every seventh payment by wallet or FPS: no card, fraud or not.
+            "card": [None if i % 7 == 0 else f"card{i % 400}" for i in range(n)],
             "authorized_at": pd.to_datetime(times, utc=True),
             # The rules see a weaker, noisier signal than the features.
             "rules_score": np.clip(0.5 + 0.1 * labels + rng.normal(0, 0.2, n), 0, 1),

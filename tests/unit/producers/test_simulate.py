@@ -39,7 +39,15 @@ from paystream.producers.simulate_cli import SimulationSummary
 Pairs = list[tuple[Event, FraudLabel | None]]
 Labels = dict[str, FraudLabel]
 E = TypeVar("E", bound=Event)
-CONFIG = SimulationConfig(seed=11, customers=150, merchants=20, days=6)
+CONFIG = SimulationConfig(
+    seed=11,
+    customers=150,
+    merchants=20,
+    days=6,
+    compromised_merchants_per_day=0.2,
+    account_takeovers_per_day=2.0,
+    compromise_days=4,
+)
 
 
 @pytest.fixture(scope="module")
