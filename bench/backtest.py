@@ -75,10 +75,11 @@ def history_config(seed: int, customers: int, days: int) -> SimulationConfig:
         velocity_attacks_per_day=8.0,
         new_device_frauds_per_day=25.0,
         fraud_rings=12,
-        # A skimmed shop for two weeks every day (about seven at once), and takeovers.
-        compromised_merchants_per_day=1.0,
+        # The Handbook's 28-day skimmed terminals (a new one every other day) and 14-day
+        # account takeovers.
+        compromised_merchants_per_day=0.5,
         account_takeovers_per_day=5.0,
-        compromise_days=14,
+        compromise_days=28,
     )
 
 
@@ -157,7 +158,10 @@ def main(
     runs: Annotated[int, typer.Option(help="Model fits (one seed each) and import runs.")] = 3,
     seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
     customers: Annotated[int, typer.Option(help="Simulated customers.")] = 3000,
-    days: Annotated[int, typer.Option(help="Simulated days (at least 21).")] = 21,
+    days: Annotated[
+        int,
+        typer.Option(help="Simulated days: the last 21 are the fold, the rest warm-up."),
+    ] = 35,
     record: Annotated[
         bool, typer.Option(help="Write docs/benchmarks.md and bench/results.")
     ] = True,
