@@ -20,6 +20,7 @@ from paystream.contracts.events import (
     PaymentAuthorized,
     RefundIssued,
     RefundReason,
+    RiskDecided,
     SessionStarted,
 )
 from paystream.stores.graph_cache import (
@@ -42,11 +43,19 @@ CHUNK = 1000
 
 
 def uses_and_flags(events: Iterable[Event]) -> tuple[list[Use], dict[str, int], int | None]:
-    """The uses, the earliest fraud flag per customer and the newest event time (ms)."""
+    """The uses, the earliest fraud flag per customer and the newest event time (ms).
+
+    The newest time is the mark the risk agent reads as how far the projection has got, so
+    it counts business events only: a decision's time is the wall clock of its scoring.
+    """
     uses: list[Use] = []
     flags: dict[str, int] = {}
     newest: int | None = None
     for event in events:
+        if isinstance(event, RiskDecided):
+            # Dated when it was decided, not when its payment happened: a full-speed replay's
+            # decisions would carry the mark to the wall clock, past what is projected.
+            continue
         at = epoch_ms(event.occurred_at)
         newest = at if newest is None else max(newest, at)
         if isinstance(event, SessionStarted):

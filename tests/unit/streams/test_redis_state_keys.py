@@ -329,3 +329,25 @@ def test_an_empty_script_cache_is_reloaded_and_the_chunk_redone():
     # The state chunk twice, then the merchants' payments and the graph cache.
     assert len(client.executed) == 2 + 4
     assert client.executed[0] == client.executed[1]
+
+
+def test_a_decision_dated_by_the_wall_clock_never_moves_the_graph_cache_mark():
+    from paystream.contracts.events import Decision, RiskDecided
+    from streams.sinks.redis_graph_cache import uses_and_flags
+
+    [*_, payment] = [item.event for item in sample_batch()]
+    decided = RiskDecided(
+        event_id=uuid.uuid4(),
+        occurred_at=NOW + timedelta(days=300),  # scored long after, in a replay
+        authorization_event_id=payment.event_id,
+        payment_id=payment.payment_id,
+        customer_id=payment.customer_id,
+        merchant_id=payment.merchant_id,
+        amount=payment.amount,
+        decision=Decision.APPROVE,
+        score=0.1,
+        rules_score=0.1,
+        authorized_at=payment.occurred_at,
+    )
+    _, _, newest = uses_and_flags([payment, decided])
+    assert newest == epoch_ms(payment.occurred_at)
