@@ -23,7 +23,7 @@ from typing import Any
 
 import faust
 
-from paystream.settings import Settings
+from paystream.settings import REPO_ROOT, Settings
 from streams.changefeed import feed_records
 from streams.groups import FEED, SinkName, group_id, sink_topics
 from streams.pipeline import LedgerPipeline, ProjectionPipeline
@@ -53,6 +53,9 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "broker": [f"kafka://{host.strip()}" for host in kafka.bootstrap_servers.split(",")],
         "store": "memory://",
+        # Faust makes a data folder per app even with the memory store: keep it out of the
+        # working directory (a test or bench world would leave one per world there).
+        "datadir": str(REPO_ROOT / ".stack" / "faust" / "{conf.name}-data"),
         "topic_partitions": kafka.partitions,
         "topic_replication_factor": 1,
         "topic_disable_leader": True,
