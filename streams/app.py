@@ -50,12 +50,15 @@ def settle_heap() -> None:
 def faust_settings(settings: Settings) -> dict[str, Any]:
     """Faust app settings for the local broker or Event Hubs, from paystream settings."""
     kafka = settings.kafka
+    data = REPO_ROOT / ".stack" / "faust"
+    # Faust creates its app's folder there, but not the parents.
+    data.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {
         "broker": [f"kafka://{host.strip()}" for host in kafka.bootstrap_servers.split(",")],
         "store": "memory://",
         # Faust makes a data folder per app even with the memory store: keep it out of the
         # working directory (a test or bench world would leave one per world there).
-        "datadir": str(REPO_ROOT / ".stack" / "faust" / "{conf.name}-data"),
+        "datadir": str(data / "{conf.name}-data"),
         "topic_partitions": kafka.partitions,
         "topic_replication_factor": 1,
         "topic_disable_leader": True,
