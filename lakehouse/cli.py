@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lakehouse.serving.cli import serve_sql
 from paystream.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -241,6 +242,9 @@ def history(
         rows = metrics.get("numOutputRows") or metrics.get("numTargetRowsInserted") or ""
         out.add_row(str(c.get("version", "")), stamp, str(c.get("operation", "")), str(rows))
     console.print(out)
+
+
+app.command("serve-sql")(serve_sql)
 
 
 @app.command("spark-sql")

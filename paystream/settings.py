@@ -157,6 +157,36 @@ class LakehouseSettings(BaseModel):
     jars_dir: Path = REPO_ROOT / ".cache" / "jars" / "spark"
 
 
+class SqlSettings(BaseModel):
+    """The lakehouse's SQL endpoint for BI tools (``paystream lakehouse serve-sql``).
+
+    Spark's Thrift JDBC/ODBC server (the HiveServer2 protocol) with one analyst account.
+    ``layers`` are the lakehouse layers registered as tables of the ``paystream`` database.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=10000, ge=1, le=65535)
+    user: str = Field(default="analyst", min_length=1, max_length=64)
+    password: SecretStr | None = None
+    layers: str = Field(default="gold", pattern=r"^(gold|silver)(,(gold|silver))*$")
+
+    def require_password(self) -> str:
+        """The analyst password, once it is fit to guard the lakehouse.
+
+        Raises:
+            ConfigurationError: it is missing, short or a placeholder, naming the variable.
+        """
+        value = self.password.get_secret_value() if self.password else ""
+        problem = secret_problem(value)
+        if problem:
+            raise ConfigurationError(
+                f"sql.password {problem}; set PAYSTREAM_SQL__PASSWORD to at least "
+                f"{MIN_SECRET_BYTES} random bytes (`paystream stack up` writes a local one "
+                "to .stack/secrets.env)"
+            )
+        return value
+
+
 class StreamsSettings(BaseModel):
     """The Faust stream workers."""
 
@@ -331,6 +361,7 @@ class Settings(BaseSettings):
     gremlin: GremlinSettings = GremlinSettings()
     mlflow: MLflowSettings = MLflowSettings()
     lakehouse: LakehouseSettings = LakehouseSettings()
+    sql: SqlSettings = SqlSettings()
     streams: StreamsSettings = StreamsSettings()
     risk: RiskSettings = RiskSettings()
     stack: StackSettings = StackSettings()

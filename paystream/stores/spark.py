@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from paystream.errors import ConfigurationError
@@ -41,8 +42,15 @@ def spark_jars(settings: LakehouseSettings) -> list[str]:
     return jars
 
 
-def build_spark(settings: LakehouseSettings, app_name: str = "paystream") -> SparkSession:
-    """Create (or reuse) the process's Spark session with Delta enabled."""
+def build_spark(
+    settings: LakehouseSettings,
+    app_name: str = "paystream",
+    extra: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """Create (or reuse) the process's Spark session with Delta enabled.
+
+    ``extra`` adds or overrides configuration (the SQL endpoint's jar and extension).
+    """
     from pyspark.sql import SparkSession
 
     if settings.spark_master == DATABRICKS:
@@ -80,6 +88,8 @@ def build_spark(settings: LakehouseSettings, app_name: str = "paystream") -> Spa
         # VACUUM lists files with this many tasks (default 10,000): minutes on 2 cores.
         .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", "4")
     )
+    for key, value in (extra or {}).items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark

@@ -1,0 +1,1 @@
+"""Serving the lakehouse to analysts' own tools: the SQL endpoint (HiveServer2 protocol)."""
