@@ -25,8 +25,8 @@ console = Console()
 ServicesArg = Annotated[
     list[str] | None,
     typer.Argument(
-        help="Services to act on (default: all): "
-        "redis, mysql-primary, mysql-replica, kafka, gremlin, mlflow."
+        help="Services to act on (default: all but the optional ones): "
+        "redis, mysql-primary, mysql-replica, kafka, gremlin, mlflow; optional: sql."
     ),
 ]
 
@@ -38,14 +38,24 @@ def _stack() -> LocalStack:
 
 
 @app.command()
-def up(services: ServicesArg = None) -> None:
+def up(
+    services: ServicesArg = None,
+    with_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--with",
+            help="Optional services to start too: sql (the SQL endpoint for BI tools over "
+            "the built gold tables; see docs/bi.md).",
+        ),
+    ] = None,
+) -> None:
     """Install what is missing, start what is not running, and wait until all are healthy.
 
     Idempotent: running it again while the stack is up changes nothing.
     """
     started_at = time.monotonic()
     with console.status("starting the local stack…"):
-        started = _stack().up(lambda line: console.log(line), services)
+        started = _stack().up(lambda line: console.log(line), services, with_)
     took = time.monotonic() - started_at
     if started:
         console.print(f"[green]stack up[/]: started {', '.join(started)} in {took:.1f} s")

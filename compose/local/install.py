@@ -22,6 +22,8 @@ DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy
 # Tool on PATH -> Debian package that provides it.
 APT_PACKAGES = {
     "java": "openjdk-17-jre-headless",
+    "javac": "openjdk-17-jdk-headless",
+    "jar": "openjdk-17-jdk-headless",
     "mvn": "maven",
     "mariadbd": "mariadb-server",
     "mariadb": "mariadb-client",

@@ -35,6 +35,8 @@ class Service(ABC):
     """One process of the local stack."""
 
     name: str
+    #: Started only when asked for (``stack up --with NAME`` or by name).
+    optional: bool = False
     tools: tuple[str, ...] = ()
     jars: tuple[str, ...] = ()
     #: Seconds ``up`` waits for health before giving up.
@@ -424,7 +426,9 @@ class MLflow(Service):
 
 
 def all_services(settings: Settings) -> list[Service]:
-    """Every service of the local stack, in start order."""
+    """Every service of the local stack, in start order (the optional ones last)."""
+    from compose.local.sql_service import SqlEndpoint
+
     return [
         Redis(settings),
         MariaDB(settings, "primary"),
@@ -432,4 +436,5 @@ def all_services(settings: Settings) -> list[Service]:
         Kafka(settings),
         Gremlin(settings),
         MLflow(settings),
+        SqlEndpoint(settings),
     ]

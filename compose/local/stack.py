@@ -51,10 +51,16 @@ class LocalStack:
         """Pid file of ``service``."""
         return PidFile(self.home / "run", service.name)
 
-    def select(self, names: list[str] | None) -> list[Service]:
-        """Services by name (all when ``names`` is empty), validating the names."""
+    def select(self, names: list[str] | None, extra: list[str] | None = None) -> list[Service]:
+        """Services by name, validating the names.
+
+        With no ``names``: every service that is not optional, plus the optional ones named
+        in ``extra`` (``stack up --with sql``).
+        """
         if not names:
-            return list(self.services.values())
+            names = [n for n, s in self.services.items() if not s.optional or n in (extra or [])]
+            if extra:
+                self.select(extra)  # validates the optional names
         unknown = [n for n in names if n not in self.services]
         if unknown:
             raise StackError(
@@ -64,9 +70,9 @@ class LocalStack:
 
     # -- install ----------------------------------------------------------------------
 
-    def install(self, report: Report) -> None:
+    def install(self, report: Report, services: list[Service]) -> None:
         """Install tools and jars that are missing; a no-op when all are present."""
-        tools = sorted({t for s in self.services.values() for t in s.tools} | {"ss"})
+        tools = sorted({t for s in services for t in s.tools} | {"ss", "java"})
         installed = install.ensure_tools(tools, self.home / "logs" / "apt.log")
         if installed:
             report(f"installed from apt: {', '.join(installed)}")
@@ -78,14 +84,16 @@ class LocalStack:
 
     # -- up / down ----------------------------------------------------------------------
 
-    def up(self, report: Report, names: list[str] | None = None) -> list[str]:
+    def up(
+        self, report: Report, names: list[str] | None = None, extra: list[str] | None = None
+    ) -> list[str]:
         """Start every selected service that is not running; return the ones started."""
-        selected = self.select(names)
+        selected = self.select(names, extra)
         for directory in ("run", "logs", "conf", "data"):
             (self.home / directory).mkdir(parents=True, exist_ok=True)
         for name in ensure_local_secrets():
             report(f"generated {name} into {LOCAL_SECRETS_FILE}")
-        self.install(report)
+        self.install(report, selected)
 
         to_start: list[Service] = []
         for service in selected:
@@ -95,7 +103,7 @@ class LocalStack:
                 raise StackError(
                     f"port {service.port} needed by {service.name} is already taken by "
                     f"{port_owner(service.port)}; stop that process or set "
-                    f"PAYSTREAM_STACK__{_port_setting(service)} to another port"
+                    f"{_port_setting(service)} to another port"
                 )
             to_start.append(service)
 
@@ -137,7 +145,8 @@ class LocalStack:
         """Stop the selected services that ``up`` started; return the ones stopped."""
         stopped = []
         # Reverse order: consumers of a service stop before it (replica before primary).
-        for service in reversed(self.select(names)):
+        # With no names, optional services that run are stopped too.
+        for service in reversed(self.select(names or list(self.services))):
             pid_file = self.pid_file(service)
             pid = pid_file.alive()
             if pid is not None:
@@ -167,11 +176,7 @@ class LocalStack:
 
 
 def _port_setting(service: Service) -> str:
-    return {
-        "kafka": "KAFKA_PORT",
-        "mysql-primary": "MYSQL_PRIMARY_PORT",
-        "mysql-replica": "MYSQL_REPLICA_PORT",
-        "redis": "REDIS_PORT",
-        "gremlin": "GREMLIN_PORT",
-        "mlflow": "MLFLOW_PORT",
-    }[service.name]
+    if service.name == "sql":
+        return "PAYSTREAM_SQL__PORT"
+    field = service.name.replace("-", "_").upper()
+    return f"PAYSTREAM_STACK__{field}_PORT"

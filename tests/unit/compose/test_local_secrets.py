@@ -30,5 +30,9 @@ def test_secrets_are_generated_once_private_and_strong(tmp_path):
 def test_missing_ones_are_added_and_the_others_kept(tmp_path):
     path = tmp_path / "secrets.env"
     path.write_text("PAYSTREAM_API__JWT_SECRET=kept-value-of-more-than-32-bytes-xyzw0123\n")
-    assert ensure_local_secrets(path) == ["PAYSTREAM_API__KEY_PEPPER", "PAYSTREAM_RISK__CARD_KEY"]
+    assert ensure_local_secrets(path) == [
+        "PAYSTREAM_API__KEY_PEPPER",
+        "PAYSTREAM_RISK__CARD_KEY",
+        "PAYSTREAM_SQL__PASSWORD",
+    ]
     assert "kept-value-of-more-than-32-bytes-xyzw0123" in path.read_text()
