@@ -36,6 +36,7 @@ from sqlalchemy import insert
 from api.keys import admin_store
 from bench.http_load import Load, load_httpx, load_wrk
 from bench.record import Figure, write
+from compose.local.process import free_port
 from harness.sample_gold import SampleSpec, served_commands, write_gold
 from harness.worlds import create_ledger_database, drop_ledger_database
 from paystream.ledger.models import Payment
@@ -169,14 +170,6 @@ def start_server(world: World, port: int) -> subprocess.Popen[bytes]:
         except httpx.HTTPError:
             time.sleep(0.2)
     raise RuntimeError("the API server did not answer /healthz within 60 s")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _isolated_targets(world: World, port: int) -> tuple[str, dict[str, str]]:
@@ -360,7 +353,7 @@ def _isolated(
 ) -> None:
     # Twice the merchants: customer number `merchants` has a personal list at merchants[0].
     world = build_world(merchants, days, customers=2 * merchants)
-    port = _free_port()
+    port = free_port()
     proc: subprocess.Popen[bytes] | None = None
     try:
         proc = start_server(world, port)

@@ -33,6 +33,13 @@ class PidRecord:
     started_at: float
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now (the kernel picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     """True if something accepts TCP connections on ``host:port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -4,7 +4,6 @@ served by the real app under uvicorn on a free port."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 import uuid
@@ -20,18 +19,13 @@ from sqlalchemy import create_engine, insert, text
 
 from api.app import create_app
 from api.keys import admin_store
+from compose.local.process import free_port
 from harness.sample_gold import SampleSpec, decision, served_commands, write_gold
 from harness.worlds import create_ledger_database, drop_ledger_database
 from paystream.bus.kafka import ensure_topics
 from paystream.contracts.served import ServedKeys
 from paystream.ledger.models import Payment
 from paystream.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ServerThread:
