@@ -136,6 +136,10 @@ def start(settings: Settings) -> tuple[SparkSession, list[Registered]]:
     os.environ["PAYSTREAM_SQL__PASSWORD"] = password
     from paystream.stores.spark import spark_jars
 
+    # The Thrift server keeps a throwaway in-memory Derby metastore for its sessions, which
+    # Derby cannot create once its system home is set (the builds set one): none here, and
+    # its log goes to a temporary file rather than the working directory.
+    derby_log = Path(tempfile.mkdtemp(prefix="paystream-sql-")) / "derby.log"
     spark = build_spark(
         lake,
         "paystream-sql",
@@ -146,6 +150,9 @@ def start(settings: Settings) -> tuple[SparkSession, list[Registered]]:
             "spark.sql.catalogImplementation": "in-memory",
             # SELECT ... FROM parquet.`/any/path` would read any file the process can.
             "spark.sql.runSQLOnFiles": "false",
+            "spark.driver.extraJavaOptions": (
+                f"-Duser.timezone=UTC -Dderby.stream.error.file={derby_log}"
+            ),
         },
     )
     jvm: Any = spark.sparkContext._jvm  # py4j's gateway: untyped
