@@ -140,11 +140,16 @@ def start(settings: Settings) -> tuple[SparkSession, list[Registered]]:
     # Derby cannot create once its system home is set (the builds set one): none here, and
     # its log goes to a temporary file rather than the working directory.
     derby_log = Path(tempfile.mkdtemp(prefix="paystream-sql-")) / "derby.log"
+    jars = [*spark_jars(lake), str(jar)]
     spark = build_spark(
         lake,
         "paystream-sql",
         {
-            "spark.jars": ",".join([*spark_jars(lake), str(jar)]),
+            "spark.jars": ",".join(jars),
+            # Also on the driver's own class path: the Thrift server's worker threads load
+            # classes (Delta's, lazily) through the system class loader, which spark.jars
+            # alone does not reach.
+            "spark.driver.extraClassPath": ":".join(jars),
             "spark.sql.extensions": f"io.delta.sql.DeltaSparkSessionExtension,{READ_ONLY}",
             # No Hive metastore: the catalog is this driver's, rebuilt at every start.
             "spark.sql.catalogImplementation": "in-memory",
