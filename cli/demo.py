@@ -55,7 +55,8 @@ def demo(
     the same event ids, so a second run changes no totals. A risk agent scores every payment
     meanwhile. Then the lakehouse is built (Kafka → bronze → silver → gold) and gold's merchant
     statements are reconciled with the ledger; the recommender is trained on gold, registered
-    in MLflow and served to Redis; and the API is left serving, with example calls printed.
+    in MLflow and served to Redis; the API is left serving, with example calls printed; and
+    the SQL endpoint BI tools connect to is left serving gold (docs/bi.md).
     """
     from compose import cli as stack
     from compose.local.stack import LocalStack
@@ -119,6 +120,8 @@ def demo(
             console.print(Rule("9. the API"))
             start_api(settings)
             demo_serving.print_example_calls(settings, console)
+            console.print(Rule("10. the SQL endpoint for BI tools"))
+            demo_serving.start_sql_endpoint(settings, console)
     console.print(f"[green]done[/] in {time.monotonic() - started:.0f} s")
     if not ok:
         raise typer.Exit(code=1)

@@ -72,3 +72,21 @@ def print_example_calls(settings: Settings, console: Console) -> None:
         console.print(f"  {call}", soft_wrap=True, highlight=False)
     console.print(f"  dashboard: {base}/dashboard#key={analyst_key}", soft_wrap=True)
     console.print(f"stop it with: kill $(cat {api_pid_file(settings)})", highlight=False)
+
+
+def start_sql_endpoint(settings: Settings, console: Console) -> None:
+    """Leave the SQL endpoint serving the demo's gold, and say how BI tools connect."""
+    from compose.local.stack import LocalStack
+    from lakehouse.serving.endpoint import jdbc_url
+    from paystream.settings import LOCAL_SECRETS_FILE
+
+    stack = LocalStack(settings)
+    with console.status("starting the SQL endpoint (Spark's Thrift server)…"):
+        # Restarted, so that it serves the tables of the build that just ran.
+        stack.down(lambda line: None, ["sql"])
+        stack.up(lambda line: console.log(line), ["sql"])
+    console.print(
+        f"SQL endpoint serving gold at {jdbc_url(settings)}; the password is "
+        f"PAYSTREAM_SQL__PASSWORD in {LOCAL_SECRETS_FILE}. Connect Power BI, Tableau, "
+        "Superset or DBeaver as docs/bi.md shows; `paystream stack down sql` stops it."
+    )
