@@ -56,8 +56,9 @@ def connect(settings: Settings) -> Any:
         )
     except Exception as exc:
         raise ServiceUnavailableError(
-            f"the SQL endpoint at {sql.host}:{sql.port} did not answer ({exc}); start it with "
-            "`make demo` or `paystream stack up --with sql` (PAYSTREAM_SQL__PORT)"
+            "SQL endpoint",
+            f"{sql.host}:{sql.port}",
+            f"{exc}; `make demo` or `paystream stack up --with sql` starts it",
         ) from exc
 
 

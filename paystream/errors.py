@@ -22,6 +22,7 @@ SERVICE_SETTINGS = {
     "MLflow": "PAYSTREAM_MLFLOW__TRACKING_URI",
     "API": "PAYSTREAM_API__HOST / PAYSTREAM_API__PORT",
     "Delta gold": "PAYSTREAM_LAKEHOUSE__ROOT",
+    "SQL endpoint": "PAYSTREAM_SQL__HOST / PAYSTREAM_SQL__PORT",
 }
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]", ""}
 
