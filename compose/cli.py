@@ -26,7 +26,8 @@ ServicesArg = Annotated[
     list[str] | None,
     typer.Argument(
         help="Services to act on (default: all but the optional ones): "
-        "redis, mysql-primary, mysql-replica, kafka, gremlin, mlflow; optional: sql."
+        "redis, mysql-primary, mysql-replica, kafka, gremlin, mlflow; optional: sql, "
+        "spark-master, spark-worker."
     ),
 ]
 
@@ -45,7 +46,8 @@ def up(
         typer.Option(
             "--with",
             help="Optional services to start too: sql (the SQL endpoint for BI tools over "
-            "the built gold tables; see docs/bi.md).",
+            "the built gold tables; see docs/bi.md), spark-cluster (a Spark standalone master "
+            "and worker for `lakehouse build --master spark://127.0.0.1:7077`).",
         ),
     ] = None,
 ) -> None:

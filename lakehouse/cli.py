@@ -100,6 +100,15 @@ def build(
         bool,
         typer.Option("--continuous", help="Keep bronze ingesting (Ctrl-C stops); no other layer."),
     ] = False,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            "--master",
+            help="Where Spark runs: local[2], spark://HOST:PORT (a standalone cluster, e.g. "
+            "`paystream stack up --with spark-cluster`), k8s://... (default: "
+            "PAYSTREAM_LAKEHOUSE__SPARK_MASTER, local[*]).",
+        ),
+    ] = None,
 ) -> None:
     """Build the lakehouse: land Kafka in bronze, refine silver, recompute gold.
 
@@ -109,6 +118,9 @@ def build(
     from lakehouse.jobs import check_kafka, parse_layers
 
     settings = get_settings()
+    if master is not None:
+        lake = settings.lakehouse.model_copy(update={"spark_master": master})
+        settings = settings.model_copy(update={"lakehouse": lake})
     chosen = parse_layers(layers)
     if continuous:
         from lakehouse.bronze.kafka import ingest

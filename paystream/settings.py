@@ -340,6 +340,10 @@ class StackSettings(BaseModel):
     redis_port: int = 6379
     gremlin_port: int = 8182
     mlflow_port: int = 5000
+    # The optional Spark standalone cluster (`paystream stack up --with spark-cluster`).
+    spark_master_port: int = 7077
+    spark_master_ui_port: int = 8090
+    spark_worker_ui_port: int = 8091
 
 
 class Settings(BaseSettings):

@@ -73,6 +73,10 @@ class Service(ABC):
     def healthy(self) -> bool:
         """True once the service answers real requests."""
 
+    def env(self) -> dict[str, str] | None:
+        """The process's environment (None: this one's)."""
+        return None
+
     def after_ready(self, services: dict[str, Service]) -> None:  # noqa: B027 - optional hook
         """Run once every service is healthy (e.g. wiring replication)."""
 
@@ -427,6 +431,7 @@ class MLflow(Service):
 
 def all_services(settings: Settings) -> list[Service]:
     """Every service of the local stack, in start order (the optional ones last)."""
+    from compose.local.spark_cluster import SparkMaster, SparkWorker
     from compose.local.sql_service import SqlEndpoint
 
     return [
@@ -437,4 +442,6 @@ def all_services(settings: Settings) -> list[Service]:
         Gremlin(settings),
         MLflow(settings),
         SqlEndpoint(settings),
+        SparkMaster(settings),
+        SparkWorker(settings),
     ]

@@ -23,6 +23,7 @@ from compose.local.process import (
 )
 from compose.local.secrets import ensure_local_secrets
 from compose.local.services import Service, all_services
+from compose.local.spark_cluster import CLUSTER
 from paystream.settings import LOCAL_SECRETS_FILE, Settings
 
 Report = Callable[[str], None]
@@ -55,10 +56,12 @@ class LocalStack:
         """Services by name, validating the names.
 
         With no ``names``: every service that is not optional, plus the optional ones named
-        in ``extra`` (``stack up --with sql``).
+        in ``extra`` (``stack up --with sql --with spark-cluster``).
         """
+        # A group name stands for its services (spark-cluster: the master and a worker).
+        extra = [n for e in (extra or []) for n in (CLUSTER if e == "spark-cluster" else (e,))]
         if not names:
-            names = [n for n, s in self.services.items() if not s.optional or n in (extra or [])]
+            names = [n for n, s in self.services.items() if not s.optional or n in extra]
             if extra:
                 self.select(extra)  # validates the optional names
         unknown = [n for n in names if n not in self.services]
@@ -109,7 +112,13 @@ class LocalStack:
 
         for service in to_start:
             service.prepare()
-            pid = spawn(service.name, service.argv(), service.log_path, self.pid_file(service))
+            pid = spawn(
+                service.name,
+                service.argv(),
+                service.log_path,
+                self.pid_file(service),
+                env=service.env(),
+            )
             report(f"started {service.name} (pid {pid}, port {service.port})")
 
         self._wait_healthy(selected, report)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from paystream.errors import ConfigurationError
 from paystream.settings import LakehouseSettings
@@ -40,6 +40,19 @@ def spark_jars(settings: LakehouseSettings) -> list[str]:
             f"Delta jars not found in {settings.jars_dir}; fetch them with `paystream stack up`"
         )
     return jars
+
+
+def _standalone(builder: Any, master: str) -> Any:
+    """A standalone cluster's executors: this machine's share, and a reachable driver."""
+    host = master.removeprefix("spark://").split(":")[0]
+    builder = builder.config("spark.executor.memory", "2g").config("spark.executor.cores", "2")
+    if host in ("127.0.0.1", "localhost"):
+        # The executors call back to the driver: on a loopback cluster, on loopback too
+        # (this host's name may resolve to an address the worker was not bound to).
+        builder = builder.config("spark.driver.host", "127.0.0.1").config(
+            "spark.driver.bindAddress", "127.0.0.1"
+        )
+    return builder
 
 
 def build_spark(
@@ -88,6 +101,8 @@ def build_spark(
         # VACUUM lists files with this many tasks (default 10,000): minutes on 2 cores.
         .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", "4")
     )
+    if settings.spark_master.startswith("spark://"):
+        builder = _standalone(builder, settings.spark_master)
     for key, value in (extra or {}).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

@@ -22,3 +22,10 @@ def test_the_sql_endpoint_starts_only_with_its_option_or_its_name():
 def test_an_unknown_optional_service_is_refused_with_the_known_names():
     with pytest.raises(StackError, match="unknown service.*known: .*sql"):
         LocalStack(Settings()).select(None, ["superset"])
+
+
+def test_spark_cluster_names_the_master_and_the_worker():
+    stack = LocalStack(Settings())
+    chosen = names(stack.select(None, ["spark-cluster"]))
+    assert chosen[-2:] == ["spark-master", "spark-worker"]
+    assert "sql" not in chosen
