@@ -41,12 +41,14 @@ QUERY = (
 def _env(password: str) -> dict[str, str]:
     HOME.mkdir(parents=True, exist_ok=True)
     config = HOME / "superset_config.py"
-    config.write_text(
-        f"SECRET_KEY = {secrets.token_urlsafe(42)!r}\n"
-        f"SQLALCHEMY_DATABASE_URI = 'sqlite:///{HOME / 'superset.db'}'\n"
-        "TALISMAN_ENABLED = False\n"
-        "WTF_CSRF_ENABLED = False\n"
-    )
+    # Written once: the metadata database's encrypted fields need the same key every run.
+    if not config.exists():
+        config.write_text(
+            f"SECRET_KEY = {secrets.token_urlsafe(42)!r}\n"
+            f"SQLALCHEMY_DATABASE_URI = 'sqlite:///{HOME / 'superset.db'}'\n"
+            "TALISMAN_ENABLED = False\n"
+            "WTF_CSRF_ENABLED = False\n"
+        )
     return {
         **os.environ,
         "SUPERSET_CONFIG_PATH": str(config),
@@ -59,56 +61,61 @@ def _superset(env: dict[str, str], *args: str) -> None:
     subprocess.run([str(VENV / "bin" / "superset"), *args], env=env, check=True)
 
 
-def _add_database(base: str, admin_password: str, uri: str) -> None:
-    with httpx.Client(base_url=base, timeout=30) as client:
+def _add_database(base: str, admin_password: str, uri: str) -> int:
+    """Register the endpoint as a Superset database (once); return its id."""
+    name = "paystream gold (SQL endpoint)"
+    with httpx.Client(base_url=base, timeout=60) as client:
         token = client.post(
             "/api/v1/security/login",
             json={"username": "admin", "password": admin_password, "provider": "db"},
         ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        body = {
-            "database_name": "paystream gold (SQL endpoint)",
-            "sqlalchemy_uri": uri,
-            "expose_in_sqllab": True,
-        }
+        body = {"database_name": name, "sqlalchemy_uri": uri, "expose_in_sqllab": True}
         response = client.post("/api/v1/database/", json=body, headers=headers)
-        if response.status_code not in (201, 422):  # 422: it exists from an earlier run
-            raise RuntimeError(f"Superset refused the database: {response.text[:500]}")
+        if response.status_code == 201:
+            return int(response.json()["id"])
+        listed = client.get("/api/v1/database/", headers=headers).json()["result"]
+        for database in listed:
+            if database["database_name"] == name:
+                return int(database["id"])
+        raise RuntimeError(f"Superset refused the database: {response.text[:500]}")
 
 
-# Run by Superset's own interpreter, which has Playwright; argv: base URL, password, target.
+# Run by Superset's own interpreter, which has Playwright. argv: base URL, admin password,
+# target file, statement, database id.
 _SCREENSHOT = """
 import sys, time
+from urllib.parse import urlencode
 from playwright.sync_api import sync_playwright
-base, password, target, query = sys.argv[1:5]
+base, password, target, query, dbid = sys.argv[1:6]
 with sync_playwright() as p:
     browser = p.chromium.launch(
         executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
     )
     page = browser.new_page(viewport={"width": 1500, "height": 950})
-    page.goto(base + "/login/")
-    page.fill("#username", "admin")
-    page.fill("#password", password)
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("networkidle", timeout=60000)
-    page.goto(base + "/sqllab/")
+    # The login form's POST, through the page's own cookie jar (CSRF is off locally).
+    page.request.post(base + "/login/", form={"username": "admin", "password": password})
+    # SQL Lab opens a tab on that database with that statement from its URL.
+    page.goto(base + "/sqllab/?" + urlencode({"dbid": dbid, "schema": "paystream", "sql": query}))
     page.wait_for_selector(".ace_content", timeout=60000)
     page.locator(".ace_content").first.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.press("Delete")
-    page.locator(".ace_text-input").first.fill(query)
     page.keyboard.press("Control+Enter")
-    page.wait_for_selector("text=rows returned", timeout=180000)
+    try:
+        page.wait_for_selector("text=/^[0-9,]+ rows?$/", timeout=180000)
+    except Exception:
+        page.screenshot(path=target + ".failed.png")
+        raise
     time.sleep(1.0)
     page.screenshot(path=target)
     browser.close()
 """
 
 
-def _screenshot(base: str, admin_password: str, target: Path) -> None:
+def _screenshot(base: str, admin_password: str, target: Path, database: int) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
+    python = str(VENV / "bin" / "python")
     subprocess.run(
-        [str(VENV / "bin" / "python"), "-c", _SCREENSHOT, base, admin_password, str(target), QUERY],
+        [python, "-c", _SCREENSHOT, base, admin_password, str(target), QUERY, str(database)],
         check=True,
         timeout=600,
     )
@@ -143,8 +150,8 @@ def main(target: Path) -> None:
             time.sleep(1)
         password = urllib.parse.quote(sql.require_password(), safe="")
         uri = f"hive://{sql.user}:{password}@{sql.host}:{sql.port}/paystream?auth=CUSTOM"
-        _add_database(base, admin_password, uri)
-        _screenshot(base, admin_password, target)
+        database = _add_database(base, admin_password, uri)
+        _screenshot(base, admin_password, target, database)
     finally:
         server.terminate()
         server.wait(timeout=30)
