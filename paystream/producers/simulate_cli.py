@@ -79,18 +79,48 @@ def simulate(
             help="Generate and summarize without Kafka; writes labels only with --labels-out.",
         ),
     ] = False,
+    compromised_merchants: Annotated[
+        float,
+        typer.Option(
+            "--compromised-merchants-per-day",
+            min=0,
+            help="The Fraud Detection Handbook's skimmed terminals: merchants whose every "
+            "payment is fraud for --compromise-days (0: off).",
+        ),
+    ] = 0.0,
+    account_takeovers: Annotated[
+        float,
+        typer.Option(
+            "--account-takeovers-per-day",
+            min=0,
+            help="Taken-over accounts paying large amounts in a third of their purchases for "
+            "half of --compromise-days (0: off).",
+        ),
+    ] = 0.0,
+    compromise_days: Annotated[
+        int, typer.Option("--compromise-days", min=1, help="How long a compromise lasts.")
+    ] = 28,
 ) -> None:
     """Stream synthetic payments with labelled fraud into Kafka.
 
     Merchants (HKD, GBP and JPY) and customers register, then sessions lead to orders or
     hotel and car-rental bookings, paid and then captured or failed, with refunds and
     cancellations. Four fraud patterns are injected: card testing, velocity attacks, new
-    device from a new country, and a fraud ring; captured fraud is charged back days later.
+    device from a new country, and a fraud ring, plus optionally the Handbook's slow ones
+    (compromised merchants, account takeovers); captured fraud is charged back days later.
     Every fraudulent authorization is written to the labels file as one JSON line, the
     ground truth for the risk models. Events are in time order and their ids derive from
     the seed, so the same seed always produces the same stream.
     """
-    config = sim.SimulationConfig(seed=seed, merchants=merchants, customers=customers, days=days)
+    config = sim.SimulationConfig(
+        seed=seed,
+        merchants=merchants,
+        customers=customers,
+        days=days,
+        compromised_merchants_per_day=compromised_merchants,
+        account_takeovers_per_day=account_takeovers,
+        compromise_days=compromise_days,
+    )
     write_labels = labels_out is not None or not dry_run
     if labels_out is None:
         labels_out = get_settings().stack.home / "simulate" / f"labels-{seed}.jsonl"
