@@ -33,9 +33,10 @@ from rich.table import Table
 
 from api.auth import AUDIENCE, KeyStore
 from api.keys import admin_store
-from bench.api import _free_port, build_world, create_key, destroy_world, start_server
+from bench.api import build_world, create_key, destroy_world, start_server
 from bench.record import Figure, write
 from bench.security_tenancy import tenancy_probes
+from compose.local.process import free_port
 from paystream.bus.kafka import ensure_topics
 from paystream.errors import ConfigurationError
 from paystream.settings import Settings
@@ -273,7 +274,7 @@ def main(
 ) -> None:
     """Probe the local API with every known attack, then fuzz it; record the figures."""
     world = build_world(merchants=2, days=30, customers=20)
-    port = _free_port()
+    port = free_port()
     proc: subprocess.Popen[bytes] | None = None
     started = datetime.now(UTC)
     try:

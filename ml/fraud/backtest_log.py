@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from ml.fraud.backtest import DETECTORS, METRICS, Backtest, _days, empty_columns, fill_empty
+from ml.fraud.backtest import DETECTORS, METRICS, Backtest, _days
 from ml.fraud.dataset import FraudDataset
 from ml.fraud.evaluate import pick_thresholds
 from ml.fraud.train import (
     TrainConfig,
     champion_auc_pr,
+    empty_columns,
+    fill_empty,
     fraud_scores,
     log_model,
     register_version,
