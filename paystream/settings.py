@@ -176,15 +176,7 @@ class SqlSettings(BaseModel):
         Raises:
             ConfigurationError: it is missing, short or a placeholder, naming the variable.
         """
-        value = self.password.get_secret_value() if self.password else ""
-        problem = secret_problem(value)
-        if problem:
-            raise ConfigurationError(
-                f"sql.password {problem}; set PAYSTREAM_SQL__PASSWORD to at least "
-                f"{MIN_SECRET_BYTES} random bytes (`paystream stack up` writes a local one "
-                "to .stack/secrets.env)"
-            )
-        return value
+        return required_secret(self.password, "sql.password")
 
 
 class StreamsSettings(BaseModel):
@@ -241,15 +233,7 @@ class RiskSettings(BaseModel):
         Raises:
             ConfigurationError: it is missing, short or a placeholder, naming the variable.
         """
-        value = self.card_key.get_secret_value() if self.card_key else ""
-        problem = secret_problem(value)
-        if problem:
-            raise ConfigurationError(
-                f"risk.card_key {problem}; set PAYSTREAM_RISK__CARD_KEY to at least "
-                f"{MIN_SECRET_BYTES} random bytes (`paystream stack up` writes a local one "
-                "to .stack/secrets.env)"
-            )
-        return value.encode()
+        return required_secret(self.card_key, "risk.card_key").encode()
 
 
 #: Secrets the local stack generates for itself (git-ignored, like all of .stack/).
@@ -267,6 +251,23 @@ _PLACEHOLDER_MARKERS = (
     "secret-here",
     "<",
 )
+
+
+def required_secret(secret: SecretStr | None, setting: str) -> str:
+    """The value of a generated secret setting (``risk.card_key``), once it is fit for use.
+
+    Raises:
+        ConfigurationError: it is missing, short or a placeholder, naming the variable.
+    """
+    value = secret.get_secret_value() if secret else ""
+    problem = secret_problem(value)
+    if problem:
+        variable = "PAYSTREAM_" + setting.replace(".", "__").upper()
+        raise ConfigurationError(
+            f"{setting} {problem}; set {variable} to at least {MIN_SECRET_BYTES} random bytes "
+            "(`paystream stack up` writes a local one to .stack/secrets.env)"
+        )
+    return value
 
 
 def secret_problem(value: str) -> str | None:
