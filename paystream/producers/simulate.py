@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, get_args
+from typing import Any
 
 from paystream.contracts.events import (
     BookingCancelled,
@@ -47,28 +47,29 @@ from paystream.money import Money
 from paystream.producers.simulate_catalog import (
     ABROAD,
     BOOKABLE,
+    CARD_TESTING,
     CATEGORIES,
     COUNTRY_OF_CURRENCY,
-    FAIL_CODES,
     FIRST_MERCHANTS,
+    FRAUD_PATTERNS,
     FROM_HKD_MINOR,
     HOME_WEIGHTS,
     HOUR_WEIGHTS,
     NAME_WORDS,
+    NEW_DEVICE,
+    RING,
     SIZE_UNIT_HKD,
+    SKIMMED,
+    TAKEOVER,
+    VELOCITY,
     Category,
+    FraudPattern,
     Size,
+    Style,
 )
 
-FraudPattern = Literal[
-    "card_testing",
-    "velocity_attack",
-    "new_device_new_country",
-    "fraud_ring",
-    "compromised_merchant",
-    "account_takeover",
-]
-FRAUD_PATTERNS: tuple[FraudPattern, ...] = get_args(FraudPattern)
+# The catalog's fraud patterns are part of this module's interface (the CLI and tests).
+__all__ = ["FRAUD_PATTERNS", "FraudLabel", "FraudPattern", "SimulationConfig", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -159,27 +160,6 @@ class _Customer:
 
 
 @dataclass(frozen=True)
-class _Style:
-    """How one kind of traffic pays: amounts, failures and pacing (in seconds)."""
-
-    pattern: FraudPattern | None
-    sizes: tuple[Size, ...]
-    fail_rate: float
-    fail_codes: tuple[str, ...] = FAIL_CODES
-    fail_weights: tuple[int, ...] = (40, 30, 15, 15)
-    think: tuple[int, int] = (20, 300)  # order or booking -> authorization
-    gap: tuple[int, int] = (30, 240)  # between purchases in one session
-
-
-_CARD_TESTING = _Style("card_testing", ("small",), 0.7, ("card_declined",), (1,), (1, 2), (0, 2))
-_VELOCITY = _Style("velocity_attack", ("normal", "large"), 0.1, think=(2, 8), gap=(5, 25))
-_NEW_DEVICE = _Style("new_device_new_country", ("large",), 0.1, think=(20, 120))
-_RING = _Style("fraud_ring", ("normal", "large"), 0.05, think=(10, 90))
-_SKIMMED = _Style("compromised_merchant", ("normal",), 0.03)
-_TAKEOVER = _Style("account_takeover", ("large",), 0.03)
-
-
-@dataclass(frozen=True)
 class _Visit:
     """Who pays, from where and with what, for the purchases of one session."""
 
@@ -187,7 +167,7 @@ class _Visit:
     device: tuple[str, str]
     ip_country: str
     card: str | None  # None: the customer picks a method and one of their own cards
-    style: _Style
+    style: Style
 
 
 class _Simulation:
@@ -302,7 +282,7 @@ class _Simulation:
 
     def _normal_day(self, day: int) -> None:
         rng, cfg = self.rng, self.config
-        normal = _Style(None, ("normal",), cfg.failure_rate)
+        normal = Style(None, ("normal",), cfg.failure_rate)
         for c in self.customers:
             for _ in range(self._poisson(cfg.payments_per_customer_per_day)):
                 merchant = rng.choice(c.favourites if rng.random() < 0.7 else self.merchants)
@@ -313,9 +293,9 @@ class _Simulation:
                 style = normal
                 # Only a compromised payer or shop draws more: other seeds' traffic stays put.
                 if (merchant.merchant_id, day) in self.skimmed:
-                    style = _SKIMMED
+                    style = SKIMMED
                 elif (c.customer_id, day) in self.taken_over and rng.random() < 1 / 3:
-                    style = _TAKEOVER
+                    style = TAKEOVER
                 visit = _Visit(c, rng.choice(c.devices), country, None, style)
                 self._session(self._on_day(day), visit, [merchant])
             if rng.random() < 0.15:  # browsing without buying
@@ -420,7 +400,7 @@ class _Simulation:
             at, home = self._on_day(rng.randrange(cfg.days)), rng.choice(list(HOME_WEIGHTS))
             tester = self._new_customer(at - self._seconds(60, 1800), home, guest=True)
             device = (self._device()[0], "web")
-            visit = _Visit(tester, device, self._abroad(tester), self._card(), _CARD_TESTING)
+            visit = _Visit(tester, device, self._abroad(tester), self._card(), CARD_TESTING)
             self._session(at, visit, [rng.choice(self.shops)] * rng.randint(10, 30))
         for _ in range(cfg.count_for(cfg.velocity_attacks_per_day)):
             # A taken-over account on the victim's own device: only the pace is unusual.
@@ -428,13 +408,13 @@ class _Simulation:
             several = rng.sample(self.shops, min(len(self.shops), rng.randint(3, 5)))
             merchants = several + [rng.choice(several) for _ in range(count - len(several))]
             card = rng.choice(victim.cards)
-            visit = _Visit(victim, rng.choice(victim.devices), victim.country, card, _VELOCITY)
+            visit = _Visit(victim, rng.choice(victim.devices), victim.country, card, VELOCITY)
             self._session(self._on_day(rng.randrange(cfg.days)), visit, merchants)
         for _ in range(cfg.count_for(cfg.new_device_frauds_per_day)):
             # The attacker's device is never added to the victim's own devices.
             victim = rng.choice(self.customers)
             card = rng.choice(victim.cards)
-            visit = _Visit(victim, self._device(), self._abroad(victim), card, _NEW_DEVICE)
+            visit = _Visit(victim, self._device(), self._abroad(victim), card, NEW_DEVICE)
             self._session(
                 self._on_day(rng.randrange(cfg.days)), visit, [rng.choice(self.merchants)]
             )
@@ -464,5 +444,5 @@ class _Simulation:
             span = max(3600, int((end - signup).total_seconds()) - 3600)
             for _ in range(rng.randint(2, 5)):
                 device = devices[i % len(devices)] if rng.random() < 0.8 else rng.choice(devices)
-                visit = _Visit(member, device, home, rng.choice(cards), _RING)
+                visit = _Visit(member, device, home, rng.choice(cards), RING)
                 self._session(signup + self._seconds(600, span), visit, [rng.choice(targets)])

@@ -5,7 +5,8 @@ Plain data for :mod:`paystream.producers.simulate`; changing a value changes eve
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from dataclasses import dataclass
+from typing import Literal, NamedTuple, get_args
 
 from paystream.contracts.events import BookingKind
 
@@ -52,3 +53,34 @@ ABROAD = (
 # UTC hours 1..23 (00:00-01:00 is left to registrations); peaks at Hong Kong daytime.
 FAIL_CODES = ("insufficient_funds", "card_declined", "expired_card", "processing_error")
 HOUR_WEIGHTS = (2, 4, 6, 8, 9, 9, 9, 9, 8, 8, 8, 9, 10, 10, 8, 5, 3, 1, 1, 1, 1, 1, 1)
+
+FraudPattern = Literal[
+    "card_testing",
+    "velocity_attack",
+    "new_device_new_country",
+    "fraud_ring",
+    "compromised_merchant",
+    "account_takeover",
+]
+FRAUD_PATTERNS: tuple[FraudPattern, ...] = get_args(FraudPattern)
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one kind of traffic pays: amounts, failures and pacing (in seconds)."""
+
+    pattern: FraudPattern | None
+    sizes: tuple[Size, ...]
+    fail_rate: float
+    fail_codes: tuple[str, ...] = FAIL_CODES
+    fail_weights: tuple[int, ...] = (40, 30, 15, 15)
+    think: tuple[int, int] = (20, 300)  # order or booking -> authorization
+    gap: tuple[int, int] = (30, 240)  # between purchases in one session
+
+
+CARD_TESTING = Style("card_testing", ("small",), 0.7, ("card_declined",), (1,), (1, 2), (0, 2))
+VELOCITY = Style("velocity_attack", ("normal", "large"), 0.1, think=(2, 8), gap=(5, 25))
+NEW_DEVICE = Style("new_device_new_country", ("large",), 0.1, think=(20, 120))
+RING = Style("fraud_ring", ("normal", "large"), 0.05, think=(10, 90))
+SKIMMED = Style("compromised_merchant", ("normal",), 0.03)
+TAKEOVER = Style("account_takeover", ("large",), 0.03)
