@@ -168,7 +168,7 @@ class LocalStack:
     # -- status / logs --------------------------------------------------------------------
 
     def status(self) -> list[ServiceStatus]:
-        """State of every service."""
+        """State of every service (the optional ones only when they run)."""
         rows = []
         for service in self.services.values():
             pid = self.pid_file(service).alive()
@@ -176,6 +176,8 @@ class LocalStack:
                 state = "foreign" if port_in_use(service.port) else "stopped"
             else:
                 state = "healthy" if service.healthy() else "starting"
+            if service.optional and state == "stopped":
+                continue  # not asked for: `stack up --with NAME` starts it
             rows.append(ServiceStatus(service.name, service.port, pid, state))
         return rows
 
