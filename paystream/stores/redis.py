@@ -227,10 +227,10 @@ class Script:
 
 
 # The window script of the state projection (many members, no read); the risk agent's entity
-# scripts embed the same trim and read. It adds members, then trims relative to the
-# *newest* score in the set rather than this call's events: a replayed old batch then cannot
-# re-add members that a newer event already trimmed, so the set is the same whatever order
-# events arrive in. With a read time it returns the counts of the minute, hour and day up to
+# scripts embed the same read. It adds members, then trims relative to the *newest* score in
+# the set (less WINDOW_SLACK_MS) rather than this call's events: a replayed old batch then
+# cannot re-add members that a newer event already trimmed, so the set is the same whatever
+# order events arrive in. With a read time it returns the counts of the minute, hour and day up to
 # that time (never later payments, so a replay reads what the first pass read) and the hour's
 # amount in the given currency; without one it returns the set's size.
 # ARGV: span_ms, ttl_s, read_at_ms ('' for no read), currency, then score/member pairs.
@@ -259,6 +259,10 @@ local function window_trim(key, span, ttl)
   redis.call('EXPIRE', key, ttl)
 end
 """
+#: Members are kept this much longer than the window spans: the risk agent reads the windows
+#: at each payment's own time and may run behind the projection (a history imported at full
+#: speed), so a trim relative to the projection's newest event must not cut what it reads.
+WINDOW_SLACK_MS = 7 * DAY_MS
 WINDOW = Script(
     WINDOW_READ_LUA
     + """
@@ -267,7 +271,9 @@ local span = tonumber(ARGV[1])
 for i = 5, #ARGV, 2 do
   redis.call('ZADD', key, ARGV[i], ARGV[i + 1])
 end
-window_trim(key, span, ARGV[2])
+window_trim(key, span + """
+    + str(WINDOW_SLACK_MS)
+    + """, ARGV[2])
 if ARGV[3] == '' then
   return redis.call('ZCARD', key)
 end

@@ -231,6 +231,7 @@ def test_window_counts_and_amounts_at_the_1m_1h_24h_boundaries(sink, raw, unique
         authorized("p30m", now - timedelta(minutes=30), 200),
         authorized("p23h", now - timedelta(hours=23), 400),
         authorized("p25h", now - timedelta(hours=25), 800),
+        authorized("p9d", now - timedelta(days=9), 1600),
     ]
     expected = WindowFeatures(
         count_1m=1,
@@ -246,12 +247,13 @@ def test_window_counts_and_amounts_at_the_1m_1h_24h_boundaries(sink, raw, unique
     for kind, entity in (("customer", "c-1"), ("card", CARD), ("device", "d-1")):
         assert sink.window_features(kind, entity, now) == expected
         key = f"{unique}:{{{kind}:{entity}}}:win"
-        # The 25 h old member was trimmed on write, relative to the newest event.
-        assert raw.zcard(key) == 3
+        # Kept past the day (an agent behind the projection still reads it) but not counted;
+        # the 9-day-old member was trimmed on write, relative to the newest event.
+        assert raw.zcard(key) == 4
         assert WINDOW_KEY_TTL_S - 60 < raw.ttl(key) <= WINDOW_KEY_TTL_S
     # A late, stale event cannot be re-added past the trim, whatever the arrival order.
-    sink.apply(envelopes([authorized("p26h", now - timedelta(hours=26), 1600)]), LedgerSnapshot())
-    assert raw.zcard(f"{unique}:{{customer:c-1}}:win") == 3
+    sink.apply(envelopes([authorized("p10d", now - timedelta(days=10), 3200)]), LedgerSnapshot())
+    assert raw.zcard(f"{unique}:{{customer:c-1}}:win") == 4
     # Scoring as of an earlier moment sees nothing that happened after it.
     earlier = sink.window_features("customer", "c-1", now - timedelta(minutes=20))
     assert (earlier.count_1h, earlier.amount_1h_minor) == (1, 200)
