@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from lakehouse.sql import table_locations
 from paystream.errors import ConfigurationError
 from paystream.settings import Settings
-from paystream.stores.spark import build_spark
+from paystream.stores.spark import build_spark, spark_jars
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -134,8 +134,6 @@ def start(settings: Settings) -> tuple[SparkSession, list[Registered]]:
     # The authenticator reads the account from the JVM's environment, which it inherits.
     os.environ["PAYSTREAM_SQL__USER"] = sql.user
     os.environ["PAYSTREAM_SQL__PASSWORD"] = password
-    from paystream.stores.spark import spark_jars
-
     # The Thrift server keeps a throwaway in-memory Derby metastore for its sessions, which
     # Derby cannot create once its system home is set (the builds set one): none here, and
     # its log goes to a temporary file rather than the working directory.
