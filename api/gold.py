@@ -105,11 +105,7 @@ class GoldTables:
     ) -> pa.Table:
         """One merchant's statement rows of one granularity, oldest period first."""
         where = (pc.field("granularity") == granularity) & (pc.field("merchant_id") == merchant_id)
-        if start is not None:
-            where = where & (pc.field("period_start") >= pa.scalar(start, pa.date32()))
-        if end is not None:
-            where = where & (pc.field("period_start") <= pa.scalar(end, pa.date32()))
-        rows = self.scan("merchant_statements", where)
+        rows = self.scan("merchant_statements", where & _between("period_start", start, end))
         return rows.sort_by([("period_start", "ascending"), ("currency", "ascending")])
 
     def history(self, customer_id: str, merchant_id: str, limit: int) -> pa.Table:
@@ -118,11 +114,13 @@ class GoldTables:
         rows = self.scan("customer_payment_history", where)
         return rows.sort_by([("authorized_at", "descending")]).slice(0, limit)
 
-    def revenue(self, granularity: str) -> pa.Table:
+    def revenue(
+        self, granularity: str, start: date | None = None, end: date | None = None
+    ) -> pa.Table:
         """Gross, refunds and net of all merchants per period and currency."""
         rows = self.scan(
             "merchant_statements",
-            pc.field("granularity") == granularity,
+            (pc.field("granularity") == granularity) & _between("period_start", start, end),
             ["period_start", "currency", "gross_minor", "refunds_minor", "net_minor"],
         )
         totals = rows.group_by(["period_start", "currency"]).aggregate(
@@ -133,19 +131,50 @@ class GoldTables:
         ).rename_columns(["period_start", "currency", "gross_minor", "refunds_minor", "net_minor"])
         return totals.sort_by([("period_start", "ascending"), ("currency", "ascending")])
 
-    def risk_kpis(self) -> pa.Table:
-        """Daily payments, declines, reviews and frauds."""
-        return self.scan("risk_kpis").sort_by([("day", "ascending")])
+    def period(self) -> tuple[date | None, date | None]:
+        """The first and last day that daily statements cover (None, None when empty)."""
+        days = self.scan(
+            "merchant_statements", pc.field("granularity") == "day", ["period_start"]
+        ).column("period_start")
+        if len(days) == 0:
+            return None, None
+        bounds = pc.min_max(days).as_py()
+        return bounds["min"], bounds["max"]
 
-    def top_products(self, limit: int) -> pa.Table:
-        """Products with the largest total interaction weight."""
+    def risk_kpis(self, start: date | None = None, end: date | None = None) -> pa.Table:
+        """Daily payments, declines, reviews and frauds."""
+        return self.scan("risk_kpis", _between("day", start, end)).sort_by([("day", "ascending")])
+
+    def risk_reasons(self, start: date | None = None, end: date | None = None) -> pa.Table:
+        """Decisions per reason code and decision over the days, most cited reason first."""
+        rows = self.scan("risk_reasons", _between("day", start, end))
+        totals = rows.group_by(["reason", "decision"]).aggregate([("decisions", "sum")])
+        totals = totals.rename_columns(["reason", "decision", "decisions"])
+        return totals.sort_by([("decisions", "descending"), ("reason", "ascending")])
+
+    def top_products(
+        self, limit: int, start: date | None = None, end: date | None = None
+    ) -> pa.Table:
+        """Products with the most units sold over the days, with their names."""
         rows = self.scan(
-            "interactions_customer_product", None, ["user", "item", "weight", "orders"]
+            "product_daily",
+            _between("day", start, end),
+            ["item", "description", "units", "orders"],
         )
+        # The same SKU may be named per merchant: one row per SKU, under its first name.
         totals = rows.group_by("item").aggregate(
-            [("weight", "sum"), ("orders", "sum"), ("user", "count_distinct")]
+            [("units", "sum"), ("orders", "sum"), ("description", "min")]
         )
-        totals = totals.select(
-            ["item", "weight_sum", "orders_sum", "user_count_distinct"]
-        ).rename_columns(["item", "weight", "orders", "customers"])
-        return totals.sort_by([("weight", "descending"), ("item", "ascending")]).slice(0, limit)
+        totals = totals.select(["item", "description_min", "units_sum", "orders_sum"])
+        totals = totals.rename_columns(["item", "description", "units", "orders"])
+        return totals.sort_by([("units", "descending"), ("item", "ascending")]).slice(0, limit)
+
+
+def _between(column: str, start: date | None, end: date | None) -> pc.Expression:
+    """``start <= column <= end``, either bound optional (always true without both)."""
+    where = pc.scalar(True)
+    if start is not None:
+        where = where & (pc.field(column) >= pa.scalar(start, pa.date32()))
+    if end is not None:
+        where = where & (pc.field(column) <= pa.scalar(end, pa.date32()))
+    return where

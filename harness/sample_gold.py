@@ -29,6 +29,21 @@ STATEMENTS = arrow_schema("merchant_statements")
 HISTORY = arrow_schema("customer_payment_history")
 INTERACTIONS = arrow_schema("interactions_customer_product")
 RISK_KPIS = arrow_schema("risk_kpis")
+RISK_REASONS = arrow_schema("risk_reasons")
+PRODUCT_DAILY = arrow_schema("product_daily")
+#: Reason codes of the sample decisions, with how often each is cited per day at most.
+SAMPLE_REASONS = {"HIGH_AMOUNT": 9, "NEW_DEVICE": 6, "VELOCITY_1H": 4, "NONE": 40}
+#: Names of the sample products; ``SKU0000`` is the first.
+SAMPLE_PRODUCTS = (
+    "WHITE HANGING HEART T-LIGHT HOLDER",
+    "REGENCY CAKESTAND 3 TIER",
+    "JUMBO BAG RED RETROSPOT",
+    "PARTY BUNTING",
+    "LUNCH BAG RED RETROSPOT",
+    "ASSORTED COLOUR BIRD ORNAMENT",
+    "SET OF 3 CAKE TINS PANTRY DESIGN",
+    "PACK OF 72 RETROSPOT CAKE CASES",
+)
 
 
 @dataclass(frozen=True)
@@ -149,6 +164,56 @@ def risk_kpis_table(spec: SampleSpec) -> pa.Table:
     return pa.Table.from_pylist(out, schema=RISK_KPIS)
 
 
+def risk_reasons_table(spec: SampleSpec) -> pa.Table:
+    """Daily decisions per reason code: declines and reviews cite codes, approvals ``NONE``."""
+    rng = random.Random(spec.seed + 4)  # noqa: S311 - sample data, not secrets
+    out = []
+    for offset in range(spec.days):
+        for reason, most in SAMPLE_REASONS.items():
+            kinds = ("approve",) if reason == "NONE" else ("decline", "review")
+            for kind in kinds:
+                count = rng.randint(1, most)
+                out.append(
+                    {
+                        "day": spec.start + timedelta(days=offset),
+                        "reason": reason,
+                        "decision": kind,
+                        "decisions": count,
+                    }
+                )
+    return pa.Table.from_pylist(out, schema=RISK_REASONS)
+
+
+def product_name(item: int) -> str:
+    """The sample name of product ``SKU<item>``."""
+    return f"{SAMPLE_PRODUCTS[item % len(SAMPLE_PRODUCTS)]} {item}"
+
+
+def product_daily_table(spec: SampleSpec, items: int = 20) -> pa.Table:
+    """Daily units, orders and revenue per product and merchant, skewed to the first SKUs."""
+    rng = random.Random(spec.seed + 5)  # noqa: S311 - sample data, not secrets
+    out = []
+    for merchant in spec.merchants:
+        for offset in range(spec.days):
+            for item in range(items):
+                if rng.random() > 0.9**item:
+                    continue
+                units = rng.randint(1, 40 // (item + 1) + 2)
+                out.append(
+                    {
+                        "day": spec.start + timedelta(days=offset),
+                        "merchant_id": merchant,
+                        "item": f"SKU{item:04d}",
+                        "description": product_name(item),
+                        "currency": spec.currency,
+                        "units": units,
+                        "orders": rng.randint(1, units),
+                        "revenue_minor": units * (150 + 35 * item),
+                    }
+                )
+    return pa.Table.from_pylist(out, schema=PRODUCT_DAILY)
+
+
 def write_gold(root: Path, spec: SampleSpec) -> Path:
     """Write the gold tables the API serves under ``root/gold``; return that folder."""
     gold = root / "gold"
@@ -163,6 +228,8 @@ def write_gold(root: Path, spec: SampleSpec) -> Path:
         str(gold / "interactions_customer_product"), interactions_table(spec), mode="overwrite"
     )
     write_deltalake(str(gold / "risk_kpis"), risk_kpis_table(spec), mode="overwrite")
+    write_deltalake(str(gold / "risk_reasons"), risk_reasons_table(spec), mode="overwrite")
+    write_deltalake(str(gold / "product_daily"), product_daily_table(spec), mode="overwrite")
     return gold
 
 

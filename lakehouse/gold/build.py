@@ -183,6 +183,60 @@ def risk_kpis(silver: Silver, labels: DataFrame) -> DataFrame:
     )
 
 
+def risk_reasons(silver: Silver) -> DataFrame:
+    """Per decision day: how many decisions of each kind cited each reason code.
+
+    A decision citing three codes counts once under each; one citing none counts under
+    ``NONE``, so the approvals the rules had nothing to say about still show.
+    """
+    from pyspark.sql import functions as fn
+
+    decisions = silver("risk_decisions").select(
+        fn.to_date(fn.coalesce("authorized_at", "decided_at")).alias("day"),
+        "decision",
+        fn.explode(
+            fn.when(
+                fn.coalesce(fn.trim("reasons"), fn.lit("")) == "", fn.array(fn.lit("NONE"))
+            ).otherwise(fn.split("reasons", ","))
+        ).alias("reason"),
+    )
+    return decisions.groupBy("day", fn.trim("reason").alias("reason"), "decision").agg(
+        fn.count(fn.lit(1)).alias("decisions")
+    )
+
+
+def product_daily(silver: Silver) -> DataFrame:
+    """Units, orders and revenue per product, merchant, currency and order day, with the
+    product's name: the description its merchant's order lines use most often."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as fn
+
+    orders = silver("orders").select("order_id", "merchant_id", "currency", "placed_at")
+    lines = silver("order_lines").select(
+        "order_id", fn.col("sku").alias("item"), "description", "quantity", "unit_price_minor"
+    )
+    joined = lines.join(orders, "order_id")
+    # Online Retail spells some products several ways; the commonest spelling wins, ties
+    # broken by name so that a rebuild picks the same one.
+    spellings = joined.groupBy("merchant_id", "item", "description").agg(
+        fn.count(fn.lit(1)).alias("uses")
+    )
+    rank = Window.partitionBy("merchant_id", "item").orderBy(fn.desc("uses"), fn.asc("description"))
+    names = (
+        spellings.withColumn("rank", fn.row_number().over(rank))
+        .where(fn.col("rank") == 1)
+        .select("merchant_id", "item", "description")
+    )
+    daily = joined.groupBy(
+        fn.to_date("placed_at").alias("day"), "merchant_id", "item", "currency"
+    ).agg(
+        fn.sum("quantity").alias("units"),
+        fn.countDistinct("order_id").alias("orders"),
+        fn.sum(fn.col("quantity") * fn.col("unit_price_minor")).alias("revenue_minor"),
+    )
+    return daily.join(names, ["merchant_id", "item"], "left")
+
+
 def gold_frames(spark: SparkSession, paths: LakePaths) -> dict[str, DataFrame]:
     """Every gold table as a frame conformed to the contract (nothing written yet)."""
     silver = Silver(spark, paths)
@@ -195,6 +249,8 @@ def gold_frames(spark: SparkSession, paths: LakePaths) -> dict[str, DataFrame]:
         "interactions_customer_merchant": lambda: interactions_customer_merchant(silver),
         "fraud_labels": lambda: labels,
         "risk_kpis": lambda: risk_kpis(silver, labels),
+        "risk_reasons": lambda: risk_reasons(silver),
+        "product_daily": lambda: product_daily(silver),
     }
     assert set(builders) == set(GOLD_TABLES)
     return {name: conform(build(), name) for name, build in builders.items()}

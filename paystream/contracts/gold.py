@@ -46,6 +46,11 @@ GOLD_TABLES: dict[str, str] = {
         "day date, payments long, declined long, reviewed long, frauds long, "
         "decline_rate double, fraud_rate double"
     ),
+    "risk_reasons": "day date, reason string, decision string, decisions long",
+    "product_daily": (
+        "day date, merchant_id string, item string, description string, currency string, "
+        "units long, orders long, revenue_minor long"
+    ),
 }
 
 #: The tables the API serves itself; its readiness check waits for these.
@@ -54,6 +59,8 @@ SERVED_TABLES: tuple[str, ...] = (
     "customer_payment_history",
     "interactions_customer_product",
     "risk_kpis",
+    "risk_reasons",
+    "product_daily",
 )
 
 #: Partition columns per gold table.

@@ -8,7 +8,14 @@ import pytest
 from deltalake import write_deltalake
 
 from api.gold import GoldTables
-from harness.sample_gold import SampleSpec, statements_table, write_gold
+from harness.sample_gold import (
+    SampleSpec,
+    product_daily_table,
+    product_name,
+    risk_reasons_table,
+    statements_table,
+    write_gold,
+)
 from paystream.errors import ServiceUnavailableError
 
 SPEC = SampleSpec(merchants=["M1", "M2"], customers=["C0", "C1", "C2"], days=45)
@@ -58,8 +65,38 @@ def test_history_is_newest_first_and_limited(tmp_path):
     assert gold.history("C0", "M2", limit=10).num_rows == 0  # C0 pays M1 only
 
 
-def test_top_products_are_ordered_by_weight(tmp_path):
+def test_top_products_rank_units_in_the_range_and_carry_their_names(tmp_path):
     write_gold(tmp_path, SPEC)
-    rows = GoldTables(tmp_path, refresh_s=60).top_products(3).to_pylist()
+    gold = GoldTables(tmp_path, refresh_s=60)
+    rows = gold.top_products(3).to_pylist()
     assert len(rows) == 3
-    assert rows[0]["weight"] >= rows[1]["weight"] >= rows[2]["weight"]
+    assert rows[0]["units"] >= rows[1]["units"] >= rows[2]["units"]
+    assert rows[0]["description"] == product_name(int(rows[0]["item"][3:]))
+    daily = product_daily_table(SPEC).to_pylist()
+    first_week = [r for r in daily if r["day"] <= date(2011, 1, 7) and r["item"] == "SKU0000"]
+    week = gold.top_products(100, date(2011, 1, 1), date(2011, 1, 7)).to_pylist()
+    sku0 = next(r for r in week if r["item"] == "SKU0000")
+    assert sku0["units"] == sum(r["units"] for r in first_week)
+
+
+def test_reasons_sum_the_range_per_code_and_decision(tmp_path):
+    write_gold(tmp_path, SPEC)
+    gold = GoldTables(tmp_path, refresh_s=60)
+    rows = gold.risk_reasons(date(2011, 1, 3), date(2011, 1, 4)).to_pylist()
+    expected = {}
+    for r in risk_reasons_table(SPEC).to_pylist():
+        if date(2011, 1, 3) <= r["day"] <= date(2011, 1, 4):
+            key = (r["reason"], r["decision"])
+            expected[key] = expected.get(key, 0) + r["decisions"]
+    assert {(r["reason"], r["decision"]): r["decisions"] for r in rows} == expected
+    counts = [r["decisions"] for r in rows]
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_period_spans_the_daily_statements_and_revenue_honours_it(tmp_path):
+    write_gold(tmp_path, SPEC)
+    gold = GoldTables(tmp_path, refresh_s=60)
+    assert gold.period() == (date(2011, 1, 1), date(2011, 2, 14))
+    days = gold.revenue("day", date(2011, 1, 10), date(2011, 1, 12)).to_pylist()
+    assert [r["period_start"] for r in days] == [date(2011, 1, d) for d in (10, 11, 12)]
+    assert gold.risk_kpis(date(2011, 2, 1), None).num_rows == 14

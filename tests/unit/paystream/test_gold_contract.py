@@ -4,7 +4,14 @@ import pyarrow as pa
 import pytest
 
 from api.gold import GOLD_TABLES as API_TABLES
-from harness.sample_gold import HISTORY, INTERACTIONS, RISK_KPIS, STATEMENTS
+from harness.sample_gold import (
+    HISTORY,
+    INTERACTIONS,
+    PRODUCT_DAILY,
+    RISK_KPIS,
+    RISK_REASONS,
+    STATEMENTS,
+)
 from lakehouse.gold.contract import GOLD_TABLES as SPARK_TABLES
 from paystream.contracts.events import ContractError
 from paystream.contracts.gold import (
@@ -43,6 +50,8 @@ def test_sample_gold_is_built_from_the_contract():
     assert arrow_schema("customer_payment_history") == HISTORY
     assert arrow_schema("interactions_customer_product") == INTERACTIONS
     assert arrow_schema("risk_kpis") == RISK_KPIS
+    assert arrow_schema("risk_reasons") == RISK_REASONS
+    assert arrow_schema("product_daily") == PRODUCT_DAILY
 
 
 def test_a_gold_path_is_checked_against_the_contract():
