@@ -39,6 +39,8 @@ class BuildReport:
 
     steps: list[StepResult] = field(default_factory=list)
     gold_rows: dict[str, int] = field(default_factory=dict)
+    #: Seconds each gold table took, for profiles (``bench.lakehouse`` prints them).
+    gold_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -190,5 +192,13 @@ def _graph(settings: Settings, spark: SparkSession, paths: LakePaths) -> str:
 def _gold(spark: SparkSession, paths: LakePaths, report: BuildReport) -> str:
     from lakehouse.gold.build import build_gold
 
-    report.gold_rows = build_gold(spark, paths)
+    last = time.monotonic()
+
+    def timed(name: str, rows: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        report.gold_seconds[name] = now - last
+        last = now
+
+    report.gold_rows = build_gold(spark, paths, progress=timed)
     return ", ".join(f"{name} {n:,}" for name, n in report.gold_rows.items())
