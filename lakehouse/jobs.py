@@ -41,6 +41,8 @@ class BuildReport:
     gold_rows: dict[str, int] = field(default_factory=dict)
     #: Seconds each gold table took, for profiles (``bench.lakehouse`` prints them).
     gold_seconds: dict[str, float] = field(default_factory=dict)
+    #: What an incremental gold build merged (None: gold was recomputed whole).
+    gold_merged: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -139,7 +141,7 @@ def run_build(
                 ("silver", "Gremlin → graph tables", lambda: _graph(settings, spark, paths))
             )
     if "gold" in chosen:
-        steps.append(("gold", "silver → gold tables", lambda: _gold(spark, paths, report)))
+        steps.append(("gold", "silver → gold tables", lambda: _gold(spark, paths, report, full)))
     for layer, name, step in steps:
         if on_step is not None:
             on_step(f"{layer}: {name}")
@@ -189,7 +191,7 @@ def _graph(settings: Settings, spark: SparkSession, paths: LakePaths) -> str:
     return f"{result.vertices:,} vertices, {result.edges:,} edges"
 
 
-def _gold(spark: SparkSession, paths: LakePaths, report: BuildReport) -> str:
+def _gold(spark: SparkSession, paths: LakePaths, report: BuildReport, full: bool) -> str:
     from lakehouse.gold.build import build_gold
 
     last = time.monotonic()
@@ -200,5 +202,15 @@ def _gold(spark: SparkSession, paths: LakePaths, report: BuildReport) -> str:
         report.gold_seconds[name] = now - last
         last = now
 
-    report.gold_rows = build_gold(spark, paths, progress=timed)
-    return ", ".join(f"{name} {n:,}" for name, n in report.gold_rows.items())
+    result = build_gold(spark, paths, progress=timed, full=full)
+    report.gold_rows, report.gold_merged = result.rows, result.merged
+    rows = ", ".join(f"{name} {n:,}" for name, n in report.gold_rows.items())
+    if result.merged:
+        how = f"merged the slices of {result.merged}"
+    else:
+        how = (
+            f"recomputed ({result.recomputed_because})"
+            if result.recomputed_because
+            else "recomputed"
+        )
+    return f"{how}: {rows}"

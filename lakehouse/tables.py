@@ -29,6 +29,7 @@ def merge_upsert(
     update: bool = True,
     partition_by: Sequence[str] = (),
     newer_than: str | None = None,
+    delete_missing: str | None = None,
 ) -> None:
     """Upsert ``frame`` into the Delta table at ``path`` by ``keys``; create it if missing.
 
@@ -36,6 +37,8 @@ def merge_upsert(
     ``newer_than`` names a column that must not go backwards: a matched row is replaced only
     when the incoming value is newer than the stored one, so a re-read of an unchanged row
     rewrites nothing and an older one never wins.
+    ``delete_missing`` is a condition on the target (alias ``t``): rows it holds that
+    ``frame`` has no key for are deleted, so a recomputed slice replaces the old one whole.
     New columns in ``frame`` are added to the table (schema evolution).
     """
     from delta.tables import DeltaTable
@@ -57,7 +60,10 @@ def merge_upsert(
     if update:
         when = f"s.`{newer_than}` > t.`{newer_than}`" if newer_than else None
         merge = merge.whenMatchedUpdateAll(condition=when)
-    merge.whenNotMatchedInsertAll().execute()
+    merge = merge.whenNotMatchedInsertAll()
+    if delete_missing is not None:
+        merge = merge.whenNotMatchedBySourceDelete(condition=delete_missing)
+    merge.execute()
 
 
 def overwrite(

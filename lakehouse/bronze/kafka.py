@@ -89,6 +89,10 @@ def raw_stream(spark: SparkSession, settings: KafkaSettings, shaded: bool = Fals
         # A topic deleted and re-created (tests, retention) must stop the job, not skip data.
         .option("failOnDataLoss", "true")
         .load()
+        # One task per topic partition (8 topics x 6 partitions) would write as many small
+        # files per micro-batch, which every later read then opens: one task per core
+        # reads them in turn instead, and writes one file each.
+        .coalesce(spark.sparkContext.defaultParallelism)
     )
     now = fn.current_timestamp()
     return _storable_values(

@@ -10,6 +10,7 @@ same rows, and the previous version stays readable by time travel.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lakehouse.gold.contract import GOLD_PARTITIONS, GOLD_TABLES, gold_schema
@@ -237,36 +238,85 @@ def product_daily(silver: Silver) -> DataFrame:
     return daily.join(names, ["merchant_id", "item"], "left")
 
 
+def customer_payment_history_at(silver: Silver) -> DataFrame:
+    """The history with every payment's authorization time (or its earliest known fact)."""
+    return customer_payment_history(silver).withColumn("authorized_at", _authorized_at())
+
+
+#: Gold table → the function of silver that computes it. Incremental builds call the same
+#: functions on silver narrowed to the changed slices.
+BUILDERS: dict[str, Callable[[Silver], DataFrame]] = {
+    "merchant_statements": merchant_statements,
+    "customer_payment_history": customer_payment_history_at,
+    "interactions_customer_product": interactions_customer_product,
+    "interactions_customer_merchant": interactions_customer_merchant,
+    "fraud_labels": fraud_labels,
+    "risk_kpis": lambda silver: risk_kpis(silver, fraud_labels(silver)),
+    "risk_reasons": risk_reasons,
+    "product_daily": product_daily,
+}
+assert set(BUILDERS) == set(GOLD_TABLES)
+
+
 def gold_frames(spark: SparkSession, paths: LakePaths) -> dict[str, DataFrame]:
     """Every gold table as a frame conformed to the contract (nothing written yet)."""
     silver = Silver(spark, paths)
-    history = customer_payment_history(silver).withColumn("authorized_at", _authorized_at())
-    labels = fraud_labels(silver)
-    builders: dict[str, Callable[[], DataFrame]] = {
-        "merchant_statements": lambda: merchant_statements(silver),
-        "customer_payment_history": lambda: history,
-        "interactions_customer_product": lambda: interactions_customer_product(silver),
-        "interactions_customer_merchant": lambda: interactions_customer_merchant(silver),
-        "fraud_labels": lambda: labels,
-        "risk_kpis": lambda: risk_kpis(silver, labels),
-        "risk_reasons": lambda: risk_reasons(silver),
-        "product_daily": lambda: product_daily(silver),
-    }
-    assert set(builders) == set(GOLD_TABLES)
-    return {name: conform(build(), name) for name, build in builders.items()}
+    return {name: conform(build(silver), name) for name, build in BUILDERS.items()}
+
+
+@dataclass(frozen=True)
+class GoldBuild:
+    """Row counts of every gold table, and how they were written."""
+
+    rows: dict[str, int]
+    #: None for a full recompute; else what the incremental build merged.
+    merged: str | None = None
+    #: Why an incremental build recomputed gold whole instead.
+    recomputed_because: str | None = None
 
 
 def build_gold(
-    spark: SparkSession, paths: LakePaths, progress: Callable[[str, int], None] | None = None
-) -> dict[str, int]:
-    """Write every gold table; return its row count."""
+    spark: SparkSession,
+    paths: LakePaths,
+    progress: Callable[[str, int], None] | None = None,
+    *,
+    full: bool = True,
+) -> GoldBuild:
+    """Write every gold table and count its rows.
+
+    ``full=False`` recomputes only the slices silver changed in since the previous gold
+    build (:mod:`lakehouse.gold.incremental`), when that build left its marks; otherwise,
+    or when too much changed, every table is recomputed.
+    """
+    from lakehouse.gold.incremental import (
+        FullBuildNeeded,
+        build_incremental,
+        save_marks,
+        silver_marks,
+    )
     from lakehouse.tables import overwrite
 
+    marks = silver_marks(spark, paths)
+    because = None
+    if not full:
+        try:
+            rows, merged = build_incremental(spark, paths, marks, progress)
+        except FullBuildNeeded as reason:
+            because = str(reason)
+        else:
+            save_marks(spark, paths, marks)
+            return GoldBuild(rows, merged)
     counts: dict[str, int] = {}
     for name, frame in gold_frames(spark, paths).items():
         path = paths.table("gold", name)
         overwrite(frame, path, partition_by=GOLD_PARTITIONS.get(name, ()))
-        counts[name] = int(spark.read.format("delta").load(path).count())
+        counts[name] = written_rows(spark, path)
         if progress is not None:
             progress(name, counts[name])
-    return counts
+    save_marks(spark, paths, marks)
+    return GoldBuild(counts, recomputed_because=because)
+
+
+def written_rows(spark: SparkSession, path: str) -> int:
+    """Rows of the Delta table at ``path`` (Delta answers from its log's statistics)."""
+    return int(spark.read.format("delta").load(path).count())

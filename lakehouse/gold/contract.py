@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from paystream.contracts.gold import (
+    GOLD_KEYS,
     GOLD_PARTITIONS,
     GOLD_TABLES,
     GOLD_ZORDER,
@@ -14,7 +15,14 @@ from paystream.contracts.gold import (
 if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
-__all__ = ["GOLD_PARTITIONS", "GOLD_TABLES", "GOLD_ZORDER", "column_types", "gold_schema"]
+__all__ = [
+    "GOLD_KEYS",
+    "GOLD_PARTITIONS",
+    "GOLD_TABLES",
+    "GOLD_ZORDER",
+    "column_types",
+    "gold_schema",
+]
 
 
 def gold_schema(name: str) -> StructType:

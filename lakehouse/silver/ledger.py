@@ -11,6 +11,12 @@ key (a stored row is replaced only by a newer one). High watermarks live in the 
 ``silver/_watermarks``, written after the MERGEs: a crash in between re-reads rows, it never
 skips any.
 
+The rows a look-back re-reads are dropped before the MERGE when silver already holds them at
+the same watermark, so the overlap costs a scan of the keys, not a rewrite. Every row
+written carries ``_pulled_at``, the time of the pull that wrote it: incremental gold
+(``lakehouse.gold.incremental``) finds what changed since its last build by it, with no
+look-back of its own.
+
 ``bookings`` and ``sessions`` have no write-time column (their ``updated_at`` is event time),
 so they are not pulled here; ``silver/events_bookings`` and ``events_sessions`` hold them.
 """
@@ -33,6 +39,7 @@ if TYPE_CHECKING:
 WATERMARKS = "_watermarks"
 LOOKBACK = timedelta(minutes=2)
 WM = "_wm"
+PULLED = "_pulled_at"
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,7 @@ OPTIONAL_TABLES: dict[str, str] = {
         "card_fingerprint string, amount_minor long, currency string, decision string, "
         "score double, rules_score double, reasons string, model_version string, "
         "degraded boolean, features string, authorized_at timestamp, decided_at timestamp, "
-        "_wm timestamp"
+        "_wm timestamp, _pulled_at timestamp"
     )
 }
 
@@ -204,6 +211,19 @@ def read_table(spark: SparkSession, mysql: MySQLSettings, query: str) -> DataFra
     return reader.option("query", query).load()
 
 
+def _not_stored(
+    spark: SparkSession, frame: DataFrame, path: str, keys: tuple[str, ...]
+) -> DataFrame:
+    """The rows of ``frame`` silver lacks, or holds at an older watermark."""
+    from pyspark.sql import functions as fn
+
+    stored = spark.read.format("delta").load(path).select(*keys, fn.col(WM).alias("_stored"))
+    joined = frame.join(stored, list(keys), "left")
+    return joined.where(fn.col("_stored").isNull() | (fn.col(WM) > fn.col("_stored"))).drop(
+        "_stored"
+    )
+
+
 def pull(
     spark: SparkSession,
     mysql: MySQLSettings,
@@ -236,11 +256,25 @@ def pull(
             summary = frame.agg(fn.count(fn.lit(1)).alias("n"), fn.max(WM).alias("high")).first()
             assert summary is not None
             rows = int(summary["n"])
+            stamped = frame.withColumn(PULLED, fn.current_timestamp())
             if full:
-                overwrite(frame, path)
-            elif rows or not exists(spark, path):
+                overwrite(stamped, path)
+            elif not exists(spark, path):
                 # An empty table is still created: gold reads it (risk_decisions may be empty).
-                merge_upsert(spark, frame, path, table.keys, newer_than=WM)
+                merge_upsert(spark, stamped, path, table.keys, newer_than=WM)
+            elif rows:
+                fresh = _not_stored(spark, frame, path, table.keys).persist()
+                try:
+                    if not fresh.isEmpty():
+                        merge_upsert(
+                            spark,
+                            fresh.withColumn(PULLED, fn.current_timestamp()),
+                            path,
+                            table.keys,
+                            newer_than=WM,
+                        )
+                finally:
+                    fresh.unpersist()
             if summary["high"] is not None:
                 new_marks[table.name] = max(summary["high"], high) if high else summary["high"]
         finally:

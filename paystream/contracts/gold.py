@@ -66,6 +66,18 @@ SERVED_TABLES: tuple[str, ...] = (
 #: Partition columns per gold table.
 GOLD_PARTITIONS: dict[str, tuple[str, ...]] = {"merchant_statements": ("granularity",)}
 
+#: Each gold table's key: one row per value. Incremental builds MERGE recomputed rows on it.
+GOLD_KEYS: dict[str, tuple[str, ...]] = {
+    "merchant_statements": ("merchant_id", "currency", "granularity", "period_start"),
+    "customer_payment_history": ("payment_id",),
+    "interactions_customer_product": ("user", "item", "merchant_id"),
+    "interactions_customer_merchant": ("user", "item"),
+    "fraud_labels": ("payment_id",),
+    "risk_kpis": ("day",),
+    "risk_reasons": ("day", "reason", "decision"),
+    "product_daily": ("day", "merchant_id", "item", "currency"),
+}
+
 #: Columns each gold table is Z-ordered by in ``paystream lakehouse optimize``.
 GOLD_ZORDER: dict[str, tuple[str, ...]] = {
     "merchant_statements": ("merchant_id", "period_start"),

@@ -15,6 +15,7 @@ from harness.sample_gold import (
 from lakehouse.gold.contract import GOLD_TABLES as SPARK_TABLES
 from paystream.contracts.events import ContractError
 from paystream.contracts.gold import (
+    GOLD_KEYS,
     GOLD_TABLES,
     GOLD_ZORDER,
     SERVED_TABLES,
@@ -29,6 +30,13 @@ def test_spark_api_and_kernel_share_one_table_list():
     assert tuple(GOLD_TABLES) == API_TABLES
     assert set(SERVED_TABLES) <= set(GOLD_TABLES)
     assert set(GOLD_ZORDER) <= set(GOLD_TABLES)
+    assert set(GOLD_KEYS) == set(GOLD_TABLES)
+
+
+@pytest.mark.parametrize("name", list(GOLD_TABLES))
+def test_every_gold_key_is_made_of_the_tables_columns(name):
+    columns = [column for column, _ in column_types(name)]
+    assert set(GOLD_KEYS[name]) <= set(columns)
 
 
 @pytest.mark.parametrize("name", list(GOLD_TABLES))
