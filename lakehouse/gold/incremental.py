@@ -42,6 +42,8 @@ MARKS = "_marks"
 INPUTS = ("payments", "refunds", "orders", "order_lines", "risk_decisions")
 #: Above this share of a silver table's rows changed, gold is recomputed whole.
 FULL_ABOVE = 0.2
+#: The mark of a silver table without stamped rows.
+UNSTAMPED = datetime(1970, 1, 1)
 
 
 class FullBuildNeeded(Exception):  # noqa: N818 - a verdict, not a failure
@@ -62,7 +64,12 @@ class Scoped(Silver):
 
 
 def silver_marks(spark: SparkSession, paths: LakePaths) -> dict[str, datetime]:
-    """The newest ``_pulled_at`` of every input silver table (tables without one omitted)."""
+    """The newest ``_pulled_at`` of every input silver table that exists.
+
+    A table with no stamped row (empty, or pulled before the stamp existed) gets
+    :data:`UNSTAMPED`: a gold build that read it consumed every unstamped row, and a pull
+    stamps any row it rewrites, so later changes still show.
+    """
     from pyspark.sql import functions as fn
 
     from lakehouse.tables import exists
@@ -73,11 +80,8 @@ def silver_marks(spark: SparkSession, paths: LakePaths) -> dict[str, datetime]:
         if not exists(spark, path):
             continue
         frame = spark.read.format("delta").load(path)
-        if PULLED not in frame.columns:
-            continue
-        newest = frame.agg(fn.max(PULLED).alias("m")).first()
-        if newest is not None and newest["m"] is not None:
-            marks[name] = newest["m"]
+        newest = frame.agg(fn.max(PULLED).alias("m")).first() if PULLED in frame.columns else None
+        marks[name] = newest["m"] if newest is not None and newest["m"] is not None else UNSTAMPED
     return marks
 
 
@@ -165,6 +169,8 @@ def _fresh_rows(
     from pyspark.sql import functions as fn
 
     frame = silver(name)
+    if PULLED not in frame.columns:
+        return []  # never stamped: nothing pulled since the build that read it all
     fresh = frame if mark is None else frame.where(fn.col(PULLED) > fn.lit(mark))
     limit = int(FULL_ABOVE * max(frame.count(), 1))  # Delta counts from its log
     rows = fresh.select(*(c.alias(n) for n, c in columns.items())).limit(limit + 1).collect()
