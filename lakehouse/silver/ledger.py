@@ -214,14 +214,33 @@ def read_table(spark: SparkSession, mysql: MySQLSettings, query: str) -> DataFra
 def _not_stored(
     spark: SparkSession, frame: DataFrame, path: str, keys: tuple[str, ...]
 ) -> DataFrame:
-    """The rows of ``frame`` silver lacks, or holds at an older watermark."""
+    """The rows of ``frame`` silver lacks (``_stored`` null) or holds at an older watermark
+    (``_stored``: the stored one)."""
     from pyspark.sql import functions as fn
 
     stored = spark.read.format("delta").load(path).select(*keys, fn.col(WM).alias("_stored"))
     joined = frame.join(stored, list(keys), "left")
-    return joined.where(fn.col("_stored").isNull() | (fn.col(WM) > fn.col("_stored"))).drop(
-        "_stored"
-    )
+    return joined.where(fn.col("_stored").isNull() | (fn.col(WM) > fn.col("_stored")))
+
+
+def _write_fresh(spark: SparkSession, fresh: DataFrame, path: str, keys: tuple[str, ...]) -> None:
+    """Append the rows silver lacks and MERGE the newer versions of rows it holds.
+
+    The anti-join just before proved the appended keys absent, and builds do not run
+    concurrently, so an append keeps one row per key; it skips the MERGE's scan and rewrite
+    of the target, which immutable tables (order lines, refunds, ...) would pay every time.
+    A crash after the append re-reads those rows, finds them stored and appends nothing.
+    """
+    from pyspark.sql import functions as fn
+
+    from lakehouse.tables import merge_upsert
+
+    stamped = fresh.withColumn(PULLED, fn.current_timestamp())
+    new = stamped.where(fn.col("_stored").isNull()).drop("_stored").dropDuplicates(list(keys))
+    new.write.format("delta").mode("append").option("mergeSchema", "true").save(path)
+    changed = stamped.where(fn.col("_stored").isNotNull()).drop("_stored")
+    if not changed.isEmpty():
+        merge_upsert(spark, changed, path, keys, newer_than=WM)
 
 
 def pull(
@@ -266,13 +285,7 @@ def pull(
                 fresh = _not_stored(spark, frame, path, table.keys).persist()
                 try:
                     if not fresh.isEmpty():
-                        merge_upsert(
-                            spark,
-                            fresh.withColumn(PULLED, fn.current_timestamp()),
-                            path,
-                            table.keys,
-                            newer_than=WM,
-                        )
+                        _write_fresh(spark, fresh, path, table.keys)
                 finally:
                     fresh.unpersist()
             if summary["high"] is not None:
