@@ -15,7 +15,7 @@ test: bootstrap lint
 lint: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy paystream cli harness compose lakehouse streams ml api bench
+	.venv/bin/mypy paystream ingest streams risk lakehouse ml api compose harness chaos cli bench scripts
 	.venv/bin/lint-imports
 	bash compose/k8s/validate.sh
 

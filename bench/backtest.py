@@ -30,17 +30,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from bench.record import Figure, write
-from bench.replay import _drop, replay_once
+from bench.lib.record import Figure, write
+from bench.lib.replay_run import drop_topics, replay_once
 from harness.worlds import StreamWorld, create_world
+from ingest.simulator.foreign_csv import ForeignCsv, mapping_path
+from ingest.simulator.generator import SimulationConfig, simulate
+from ingest.transactions.importer import ImportPlan, ImportSummary, run_import
+from ingest.transactions.reader import load_mapping
 from ml.fraud.backtest import Backtest, Protocol, backtest
 from ml.fraud.dataset import load_dataset
 from ml.fraud.train import TrainConfig
 from paystream.bus.kafka import all_topics, ensure_topics
-from paystream.producers.foreign_csv import ForeignCsv, mapping_path
-from paystream.producers.importer import ImportPlan, ImportSummary, run_import
-from paystream.producers.simulate import SimulationConfig, simulate
-from paystream.producers.transactions import load_mapping
 from paystream.settings import REPO_ROOT, KafkaSettings, Settings, get_settings
 
 console = Console()
@@ -106,7 +106,7 @@ def import_once(settings: Settings, path: Path) -> tuple[float, ImportSummary]:
     kafka = settings.kafka.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}"})
     asyncio.run(ensure_topics(kafka))
     summary = _import(settings, kafka, path)
-    asyncio.run(_drop(kafka, all_topics(kafka)))
+    asyncio.run(drop_topics(kafka, all_topics(kafka)))
     return summary.rows / summary.seconds, summary
 
 

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from bench.record import Figure, write
+from bench.lib.record import Figure, write
 from lakehouse.sql import query
 from paystream.errors import ServiceUnavailableError
 from paystream.settings import Settings, get_settings

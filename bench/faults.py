@@ -13,9 +13,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from bench.record import Figure, write_json, write_section
+from bench.lib.record import Figure, write_json, write_section
+from chaos.scenarios import SCENARIOS, drill_events, run_scenario
 from compose.local.stack import LocalStack
-from harness.faults.scenarios import SCENARIOS, drill_events, run_scenario
 from paystream.settings import REPO_ROOT, get_settings
 
 console = Console()

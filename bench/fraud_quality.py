@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench.record import Figure, write
+from bench.lib.record import Figure, write
 from ml.fraud.dataset import load_dataset
 from ml.fraud.train import TrainConfig, fit_and_evaluate
 from paystream.errors import PaystreamError
@@ -62,7 +62,7 @@ def main(
     settings = get_settings()
     world = None
     if simulate_seed is not None:
-        from bench.fraud_data import simulated_world
+        from bench.lib.fraud_data import simulated_world
 
         world, labels = simulated_world(settings, simulate_seed, customers, days)
         settings = world.settings

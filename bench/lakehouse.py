@@ -37,14 +37,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from bench.record import Figure, write
+from bench.lib.record import Figure, write
 from compose.local.stack import LocalStack
 from harness.worlds import StreamWorld, create_world
+from ingest.online_retail.replay import DEFAULT_FILE, run_online_retail
+from ingest.simulator.generator import SimulationConfig, simulate
 from lakehouse.jobs import BuildReport, run_build
 from lakehouse.paths import LakePaths
 from paystream.contracts.gold import GOLD_PARTITIONS, GOLD_TABLES
-from paystream.producers.publish import DEFAULT_FILE, run_online_retail
-from paystream.producers.simulate import SimulationConfig, simulate
 from paystream.settings import REPO_ROOT, Settings, get_settings
 from paystream.stores.spark import build_spark
 

@@ -20,7 +20,7 @@ import time
 import uuid
 from typing import Any
 
-from bench.record import Figure, write
+from bench.lib.record import Figure, write
 from ml.recommender.als import ALSParams, ALSRecommender
 from ml.recommender.data import clean, temporal_split
 from ml.recommender.evaluate import Evaluation, evaluate_models

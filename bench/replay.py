@@ -17,41 +17,22 @@ import uuid
 from typing import Annotated
 
 import typer
-from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
 
-from bench.record import Figure, write
+from bench.lib.record import Figure, write
+from bench.lib.replay_run import drop_topics, replay_once
 from compose.local import install
 from compose.local.stack import LocalStack
-from paystream.bus.kafka import all_topics, ensure_topics
-from paystream.producers.publish import DEFAULT_FILE, run_online_retail
+from ingest.online_retail.replay import DEFAULT_FILE
+from paystream.bus.kafka import ensure_topics
 from paystream.settings import KafkaSettings, get_settings
 
 console = Console()
 
 
-def replay_once(base: KafkaSettings, limit: int | None) -> tuple[float, int]:
-    """One full replay into fresh topics; return (records/s, records)."""
-    kafka = base.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}"})
-    asyncio.run(ensure_topics(kafka))
-    summary, seconds = asyncio.run(run_online_retail(kafka, DEFAULT_FILE, limit=limit))
-    records = sum(summary.events.values()) + summary.lines_routed
-    asyncio.run(_drop(kafka, all_topics(kafka)))
-    return records / seconds, records
-
-
-async def _drop(kafka: KafkaSettings, topics: list[str]) -> None:
-    admin = AIOKafkaAdminClient(**kafka.client_options())
-    await admin.start()
-    try:
-        await admin.delete_topics(topics)
-    finally:
-        await admin.close()
-
-
 def mean_record_size(limit: int | None) -> int:
     """Mean wire size of the replay's records, for a like-for-like perf-tool run."""
-    from paystream.producers.online_retail import ReplaySummary, replay_events
+    from ingest.online_retail.events import ReplaySummary, replay_events
 
     _, events, routed = replay_events(DEFAULT_FILE, ReplaySummary(), limit)
     sizes = [len(e.to_bytes()) for e in events] + [len(r.dead_letter().to_bytes()) for r in routed]
@@ -85,7 +66,7 @@ def producer_perf(base: KafkaSettings, records: int, size: int) -> float:
         "batch.size=524288",
     ]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    asyncio.run(_drop(base, [topic]))
+    asyncio.run(drop_topics(base, [topic]))
     matches = re.findall(r"(\d+) records sent, ([0-9.]+) records/sec", out)
     return float(matches[-1][1])
 

@@ -11,7 +11,7 @@ As users run it (``make demo``): in each fresh world the materializing workers
   the decisions topic: after the decision is in Redis and acknowledged by the broker. Beside
   it, in the same run, a plain aiokafka consumer of the payments topic samples the broker's
   own produce-to-consume round trip, and before any load the idle machine is measured
-  (:mod:`bench.baseline`). The agents' ``paystream_risk_stage_seconds`` histogram is scraped
+  (:mod:`bench.lib.baseline`). The agents' ``paystream_risk_stage_seconds`` histogram is scraped
   before and after each run, so the notes show where the time goes.
 * **Graph features under load** (``risk.graph_feature_availability``): the Online Retail log
   replayed at full speed while every worker projects it, as in the demo; the share of
@@ -31,20 +31,21 @@ import typer
 from rich.console import Console
 from sqlalchemy import text
 
-from bench.baseline import (
+from bench.lib.baseline import (
     Buckets,
     Idle,
     idle_baseline,
     scrape_stages,
     stage_summary,
 )
-from bench.record import Figure, write
-from bench.risk_load import measure
-from bench.streams import _payments, percentile
+from bench.lib.payments import synthetic_payments
+from bench.lib.record import Figure, write
+from bench.lib.risk_load import measure
+from bench.lib.stats import percentile
 from compose.local.stack import LocalStack
 from harness.worlds import create_world
+from ingest.online_retail.replay import DEFAULT_FILE, run_online_retail
 from paystream.contracts.events import PaymentAuthorized
-from paystream.producers.publish import DEFAULT_FILE, run_online_retail
 from paystream.settings import REPO_ROOT, Settings, get_settings
 from paystream.stores.mysql import primary_engine
 
@@ -78,11 +79,13 @@ def latency_run(
             world.start_worker()
         for port in ports:
             world.start_worker(kind="risk", metrics_port=port)
-        warm = _payments(3000, f"{tag}w")
+        warm = synthetic_payments(3000, f"{tag}w")
         world.publish(warm)
         world.wait_all_caught_up(300, materialized=workers)
         events = [
-            e for e in _payments(int(rate * seconds) + 20, tag) if isinstance(e, PaymentAuthorized)
+            e
+            for e in synthetic_payments(int(rate * seconds) + 20, tag)
+            if isinstance(e, PaymentAuthorized)
         ]
         before = scrape_stages(ports)
         latencies, broker, missing = asyncio.run(measure(world.settings.kafka, events, rate))

@@ -20,7 +20,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -33,9 +32,10 @@ from rich.table import Table
 
 from api.auth import AUDIENCE, KeyStore
 from api.keys import admin_store
-from bench.api import build_world, create_key, destroy_world, start_server
-from bench.record import Figure, write
-from bench.security_tenancy import tenancy_probes
+from bench.lib.api_world import build_world, create_key, destroy_world, start_server
+from bench.lib.probe import Probe
+from bench.lib.record import Figure, write
+from bench.lib.security_tenancy import tenancy_probes
 from compose.local.process import free_port
 from paystream.bus.kafka import ensure_topics
 from paystream.errors import ConfigurationError
@@ -49,16 +49,6 @@ SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 VISA = "4111111111111111"
 # The development default that main shipped before secrets were required.
 OLD_DEFAULT_SECRET = "paystream-dev-jwt-secret-change-me"  # noqa: S105 (a known-bad value)
-
-
-@dataclass
-class Probe:
-    """One attack and whether the platform blocked it."""
-
-    name: str
-    attack: str
-    blocked: bool
-    seen: str
 
 
 def _token(secret: str, **claims: object) -> str:
@@ -313,7 +303,7 @@ def main(
         + ", ".join(f"`{p.name}` ({p.seen})" for p in probes)
         + (f". Not blocked: {', '.join(missed)}." if missed else ". All blocked.")
         + f" Schemathesis: {fuzz_seconds} s of examples and fuzzing, merchant key, "
-        "check not_a_server_error. Tenancy and money probes (bench/security_tenancy.py): "
+        "check not_a_server_error. Tenancy and money probes (bench/lib/security_tenancy.py): "
         "another merchant's recommendations through a self-created payment, a decline from "
         "forged cross-merchant evidence, an over-refund through the ledger sink, and "
         "MLflow's auth in the shipped manifest."

@@ -24,7 +24,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from bench.record import Figure, write
+from bench.lib.record import Figure, write
 from compose.local.stack import LocalStack
 from paystream.settings import REPO_ROOT, Settings, StackSettings, get_settings
 

@@ -1,4 +1,4 @@
-"""The composition root: the ``paystream`` command, the demo and the fault drills.
+"""The composition root: the ``paystream`` command and the demo.
 
 This top layer may import every role; nothing below imports it.
 """

@@ -48,25 +48,31 @@ def main(
 
 
 def _register() -> None:
-    # Each role owns its sub-app; this root only assembles them. They are imported here so
-    # that a heavy dependency of one command cannot break the others.
-    from api.cli import app as api_app
-    from cli import chaos, demo
-    from compose.cli import app as stack_app
-    from lakehouse.cli import app as lakehouse_app
-    from lakehouse.cli import sql
-    from ml.backtest_cli import app as backtest_app
-    from ml.cli import app as train_app
-    from ml.recommend_cli import recommend
-    from paystream.bus.cli import app as topics_app
-    from paystream.bus.dlq_cli import app as dlq_app
-    from paystream.contracts.cli import app as contracts_app
-    from paystream.ledger.cli import app as db_app
-    from paystream.producers.cli import app as replay_app
-    from paystream.producers.import_cli import app as import_app
-    from paystream.producers.simulate_cli import simulate
-    from streams.cli import app as streams_app
+    # Each role owns its commands (<role>/commands/<command>.py); this root only assembles
+    # them. They are imported here so that a heavy dependency of one command cannot break
+    # the others.
+    from api.commands.api import app as api_app
+    from chaos.commands.chaos import chaos
+    from cli.commands.demo import demo
+    from compose.commands.db import app as db_app
+    from compose.commands.stack import app as stack_app
+    from compose.commands.topics import app as topics_app
+    from ingest.commands.contracts import app as contracts_app
+    from ingest.commands.import_ import app as import_app
+    from ingest.commands.replay import app as replay_app
+    from ingest.commands.simulate import simulate
+    from lakehouse.commands.lakehouse import app as lakehouse_app
+    from lakehouse.commands.sql import sql
+    from ml.commands.backtest import app as backtest_app
+    from ml.commands.recommend import recommend
+    from ml.commands.train import app as train_app
+    from risk.commands.risk import risk
+    from streams.commands.dlq import app as dlq_app
+    from streams.commands.streams import app as streams_app
 
+    # The risk agent is its own role and deployable; its command keeps its place beside the
+    # stream workers it runs with.
+    streams_app.command("risk")(risk)
     app.add_typer(stack_app, name="stack")
     app.add_typer(contracts_app, name="contracts")
     app.add_typer(topics_app, name="topics")
@@ -80,8 +86,8 @@ def _register() -> None:
     app.add_typer(train_app, name="train")
     app.add_typer(backtest_app, name="backtest")
     app.command("simulate")(simulate)
-    app.command("demo")(demo.demo)
-    app.command("chaos")(chaos.chaos)
+    app.command("demo")(demo)
+    app.command("chaos")(chaos)
     app.command("sql")(sql)
     app.command("recommend")(recommend)
 

@@ -1,5 +1,6 @@
-"""Harnesses for tests, benchmarks and drills: isolated stream worlds, fault drills and sample gold.
+"""Shared harnesses: isolated stream worlds, sample gold and the API served in a thread.
 
-Product packages never import this package; the top layer (demo, ``paystream chaos``),
-``bench/`` and ``tests/`` do.
+They serve more than the tests: the fault drills (``chaos``), the demo, ``bench/`` and the
+documentation scripts (``scripts/``) use them too. Test-only helpers live in
+``tests/support/``. Product packages never import this package.
 """

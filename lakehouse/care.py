@@ -90,7 +90,16 @@ def vacuum(
 
 
 def history(root: str, layer: str, table: str, limit: int = 10) -> list[dict[str, Any]]:
-    """The last ``limit`` commits of a table, read with delta-rs (no JVM)."""
+    """The last ``limit`` commits of a table, read with delta-rs (no JVM).
+
+    Raises:
+        ConfigurationError: there is no Delta table ``layer/table`` under ``root``.
+    """
     from deltalake import DeltaTable
 
-    return list(DeltaTable(f"{root}/{layer}/{table}").history(limit))
+    from paystream.errors import ConfigurationError
+
+    try:
+        return list(DeltaTable(f"{root}/{layer}/{table}").history(limit))
+    except Exception as exc:  # delta-rs raises TableNotFoundError and friends
+        raise ConfigurationError(f"no Delta table {layer}/{table} under {root}") from exc

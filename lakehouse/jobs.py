@@ -214,3 +214,19 @@ def _gold(spark: SparkSession, paths: LakePaths, report: BuildReport, full: bool
             else "recomputed"
         )
     return f"{how}: {rows}"
+
+
+def with_master(settings: Settings, master: str | None) -> Settings:
+    """``settings`` with Spark's master URL replaced by ``master`` when one is given."""
+    if master is None:
+        return settings
+    lake = settings.lakehouse.model_copy(update={"spark_master": master})
+    return settings.model_copy(update={"lakehouse": lake})
+
+
+def ingest_continuously(settings: Settings, spark: SparkSession) -> None:
+    """Keep bronze ingesting from Kafka until the process is interrupted."""
+    from lakehouse.bronze.kafka import ingest
+    from lakehouse.paths import LakePaths
+
+    ingest(spark, settings.kafka, LakePaths.of(settings.lakehouse.root), continuous=True)

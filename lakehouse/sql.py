@@ -19,6 +19,7 @@ from paystream.errors import ConfigurationError, PaystreamError
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pyspark.sql import SparkSession
 
 
 class QueryError(PaystreamError):
@@ -74,3 +75,18 @@ def query(root: Path | str, sql: str) -> pa.Table:
             ) from exc
         raise QueryError(f"query failed: {message[:500]}") from exc
     return result if isinstance(result, pa.Table) else pa.table(result)
+
+
+def spark_query(spark: SparkSession, root: Path | str, sql: str, limit: int) -> pa.Table:
+    """Run ``sql`` with Spark over the same tables :func:`query` sees; at most ``limit`` rows.
+
+    Raises:
+        QueryError: Spark could not parse or analyse the statement.
+    """
+    for name, location in table_locations(root).items():
+        spark.read.format("delta").load(location).createOrReplaceTempView(name)
+    try:
+        frame = spark.sql(sql)
+    except Exception as exc:  # AnalysisException / ParseException: say what Spark said
+        raise QueryError(f"Spark SQL failed: {str(exc).splitlines()[0][:300]}") from exc
+    return frame.limit(limit).toArrow()

@@ -1,1 +1,1 @@
-"""paystream shared kernel: settings, event contracts, money, store adapters and the CLI."""
+"""paystream shared kernel: settings, event contracts, money, data sets and store adapters."""

@@ -18,12 +18,11 @@ import asyncio
 import gc
 import logging
 import os
-import ssl
-from typing import Any
 
 import faust
 
-from paystream.settings import REPO_ROOT, Settings
+from paystream.bus.worker import faust_settings
+from paystream.settings import Settings
 from streams.changefeed import feed_records
 from streams.groups import FEED, SinkName, group_id, sink_topics
 from streams.pipeline import LedgerPipeline, ProjectionPipeline
@@ -45,49 +44,6 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
-
-
-def faust_settings(settings: Settings) -> dict[str, Any]:
-    """Faust app settings for the local broker or Event Hubs, from paystream settings."""
-    kafka = settings.kafka
-    data = REPO_ROOT / ".stack" / "faust"
-    # Faust creates its app's folder there, but not the parents.
-    data.mkdir(parents=True, exist_ok=True)
-    options: dict[str, Any] = {
-        "broker": [f"kafka://{host.strip()}" for host in kafka.bootstrap_servers.split(",")],
-        "store": "memory://",
-        # Faust makes a data folder per app even with the memory store: keep it out of the
-        # working directory (a test or bench world would leave one per world there).
-        "datadir": str(data / "{conf.name}-data"),
-        "topic_partitions": kafka.partitions,
-        "topic_replication_factor": 1,
-        "topic_disable_leader": True,
-        "consumer_auto_offset_reset": "earliest",
-        "broker_commit_interval": 1.0,
-        "broker_max_poll_records": settings.streams.batch_size,
-        "producer_acks": -1,
-        "processing_guarantee": "at_least_once",
-        "web_enabled": False,
-        "consumer_connections_max_idle_ms": kafka.connections_max_idle_ms,
-        "producer_connections_max_idle_ms": kafka.connections_max_idle_ms,
-        "consumer_metadata_max_age_ms": kafka.metadata_max_age_ms,
-        "producer_metadata_max_age_ms": kafka.metadata_max_age_ms,
-        "broker_request_timeout": max(kafka.request_timeout_ms / 1000, 90.0),
-        "producer_request_timeout": kafka.request_timeout_ms / 1000,
-        # On a rebalance, finish the batch in hand before the partition moves to another
-        # worker, so two workers never write the same batch at once.
-        "stream_wait_empty": True,
-        "producer_max_request_size": 1_000_000,
-    }
-    if kafka.profile == "eventhubs":
-        assert kafka.connection_string is not None
-        options["broker_credentials"] = faust.SASLCredentials(
-            username="$ConnectionString",
-            password=kafka.connection_string.get_secret_value(),
-            ssl_context=ssl.create_default_context(),
-            mechanism="PLAIN",
-        )
-    return options
 
 
 async def write_batch(

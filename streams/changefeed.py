@@ -29,7 +29,8 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client import Counter
 
-from streams.sinks.port import LedgerSnapshot, PairTotals, Totals
+from paystream.ledger.totals import Totals
+from streams.sinks.port import LedgerSnapshot, PairTotals
 
 log = logging.getLogger(__name__)
 UNREADABLE = Counter(

@@ -19,24 +19,17 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Histogram
-from tenacity import (
-    RetryCallState,
-    before_sleep_log,
-    retry,
-    retry_if_exception,
-    wait_exponential_jitter,
-)
 
 from paystream.contracts.deadletter import DeadLetter
 from paystream.contracts.events import PaymentEvent, RefundIssued
+from paystream.retry import retrying
 from streams.changefeed import merge_records
-from streams.poison import bisect_write, is_deterministic, is_transient
+from streams.poison import bisect_write, is_deterministic
 from streams.sinks.ledger import LedgerSink
 from streams.sinks.port import Envelope, LedgerSnapshot, Projection
 from streams.validation import RawRecord, validate
@@ -46,7 +39,6 @@ log = logging.getLogger(__name__)
 EVENTS = MetricCounter("paystream_stream_events_total", "Events processed", ["sink", "event_type"])
 DEAD = MetricCounter("paystream_stream_dead_letters_total", "Records dead-lettered", ["reason"])
 SINK_SECONDS = Histogram("paystream_sink_seconds", "Time per batch and sink", ["sink"])
-RETRIES = MetricCounter("paystream_sink_retries_total", "Sink write retries", ["sink"])
 
 
 @dataclass
@@ -61,24 +53,6 @@ class BatchResult:
     snapshot: LedgerSnapshot = field(default_factory=LedgerSnapshot)
     #: Customer → payments-topic partition of its money events in this batch (ledger only).
     partitions: dict[str, int] = field(default_factory=dict)
-
-
-def retrying(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Retry a sink write on transient errors, forever, with capped exponential backoff."""
-    warn = before_sleep_log(log, logging.WARNING)
-
-    def before_sleep(state: RetryCallState) -> None:
-        RETRIES.labels(name).inc()
-        warn(state)
-
-    return retry(
-        # Errors worth waiting out only: a store restarting, a deadlock, a dropped
-        # connection (streams.poison). A deterministic error is raised at once.
-        retry=retry_if_exception(is_transient),
-        wait=wait_exponential_jitter(multiplier=0.2, max=15),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
 
 
 def _validated(records: Sequence[RawRecord], result: BatchResult) -> list[Envelope]:

@@ -1,7 +1,8 @@
 """Which sink errors are worth waiting out, and how a batch with a poison record gets through.
 
 A store that restarts, a dropped connection, a deadlock or a lock wait clears up by itself:
-those errors are *transient*, and the batch is retried with backoff until the store is back.
+those errors are *transient* (:func:`paystream.retry.is_transient`), and the batch is retried
+with backoff until the store is back.
 An error that the same records would raise again on every attempt is *deterministic*: a value
 out of its column's range (``DataError``), a constraint the data breaks (``IntegrityError``),
 SQL the server refuses (``ProgrammingError``). Retrying those forever would stop the
@@ -18,32 +19,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from paystream.contracts.deadletter import DeadLetter
-from paystream.errors import ServiceUnavailableError
+from paystream.retry import is_transient
 from streams.sinks.port import Envelope, LedgerSnapshot
 
 log = logging.getLogger(__name__)
-
-# MySQL's duplicate-key error. On the claims table it means another worker is writing the
-# same batch right now; its retry then finds the events processed (streams.sinks.ledger).
-_DUPLICATE_KEY = 1062
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` is worth waiting out (the same write may succeed later)."""
-    if isinstance(exc, ServiceUnavailableError | RedisError | ConnectionError | TimeoutError):
-        return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
-            return True
-        if isinstance(exc, IntegrityError):
-            code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-            return code == _DUPLICATE_KEY and "processed_events" in str(exc.orig)
-        return False
-    return isinstance(exc, OSError)
 
 
 def is_deterministic(exc: BaseException) -> bool:

@@ -12,8 +12,8 @@ from typing import Literal, Protocol, cast
 
 from sqlalchemy import text
 
+from paystream.ledger.totals import Totals
 from paystream.stores.mysql import Database
-from streams.sinks.port import Totals
 
 LEDGER_TABLES = (
     "processed_events",

@@ -161,7 +161,17 @@ function message(box, msg, cls) {
 
 class Empty extends Error {}
 
-async function getJSON(path, key) {
+// Panels share endpoints (the summary reads revenue and risk too): one request per path and
+// load, the cache emptied when the page loads again.
+const requests = new Map();
+
+function getJSON(path, key) {
+  const id = `${key} ${path}`;
+  if (!requests.has(id)) requests.set(id, fetchJSON(path, key));
+  return requests.get(id);
+}
+
+async function fetchJSON(path, key) {
   const res = await fetch(path, { headers: { "X-API-Key": key, Accept: "application/json" } });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(body.detail || `${res.status} ${res.statusText}`);
@@ -333,6 +343,7 @@ async function defaultRange(key) {
 }
 
 async function load(key, range) {
+  requests.clear();
   const status = document.getElementById("status");
   status.textContent = "loading…";
   let drawn = 0, empty = 0, failed = 0;

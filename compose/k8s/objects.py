@@ -1,7 +1,7 @@
 """Reading rendered Kubernetes manifests: objects, pod specs, labels and a check report.
 
-Shared by ``check_manifests.py`` (structural rules) and ``check_app.py`` (rules against
-paystream's own settings and commands).
+Shared by ``check_manifests.py`` (structural rules) and ``scripts/check_k8s_app.py`` (rules
+against paystream's own settings and commands).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 
 Obj = dict[str, Any]
+# Every paystream object lives in this namespace.
+NAMESPACE = "paystream"
 # kustomize's generators append a 10-character content hash to ConfigMap and Secret names.
 HASHED = re.compile(r"-[a-z0-9]{10}$")
 

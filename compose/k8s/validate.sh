@@ -13,7 +13,7 @@
 #                spark/submit.sh, migration Job in the pre-deploy phase, ...
 #   3. app:      every PAYSTREAM_* key of the rendered ConfigMap/Secret is a real setting of
 #                paystream/settings.py and the values load; every `paystream ...` command a
-#                container runs parses as a real CLI command (check_app.py; needs .venv).
+#                container runs parses as a real CLI command (scripts/check_k8s_app.py; needs .venv).
 #   4. secrets:  no Secret manifest committed, every secretGenerator env file git-ignored and
 #                documented by a committed .example.
 #
@@ -198,8 +198,8 @@ for overlay_dir in "$here"/overlays/*/; do
     fi
     "$python" "$here/check_manifests.py" policy "$overlay" "$out" || ok=false
     if $paystream_importable; then
-        (cd "$repo" && PYTHONPATH="$repo" "$python" "$here/check_app.py" settings "$out") || ok=false
-        (cd "$repo" && PYTHONPATH="$repo" "$python" "$here/check_app.py" commands "$out") || ok=false
+        (cd "$repo" && PYTHONPATH="$repo" "$python" -m scripts.check_k8s_app settings "$out") || ok=false
+        (cd "$repo" && PYTHONPATH="$repo" "$python" -m scripts.check_k8s_app commands "$out") || ok=false
     else
         say "  settings, commands: SKIPPED (paystream is not importable with $python; run 'make bootstrap')"
     fi

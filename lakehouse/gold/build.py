@@ -184,6 +184,13 @@ def risk_kpis(silver: Silver, labels: DataFrame) -> DataFrame:
     )
 
 
+def _decision_day() -> Column:
+    from pyspark.sql import functions as fn
+
+    # The authorization's day, as for payments; a decision without one counts when decided.
+    return fn.to_date(fn.coalesce("authorized_at", "decided_at"))
+
+
 def risk_reasons(silver: Silver) -> DataFrame:
     """Per decision day: how many decisions of each kind cited each reason code.
 
@@ -193,7 +200,7 @@ def risk_reasons(silver: Silver) -> DataFrame:
     from pyspark.sql import functions as fn
 
     decisions = silver("risk_decisions").select(
-        fn.to_date(fn.coalesce("authorized_at", "decided_at")).alias("day"),
+        _decision_day().alias("day"),
         "decision",
         fn.explode(
             fn.when(

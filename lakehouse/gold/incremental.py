@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.gold.build import BUILDERS, Silver, conform, written_rows
+from lakehouse.gold.build import BUILDERS, Silver, _decision_day, conform, written_rows
 from lakehouse.gold.contract import GOLD_KEYS, GOLD_TABLES
 from lakehouse.silver.ledger import PULLED
 
@@ -103,6 +103,13 @@ def save_marks(spark: SparkSession, paths: LakePaths, marks: dict[str, datetime]
     overwrite(frame.coalesce(1), paths.table("gold", MARKS))
 
 
+def _month(column: str) -> Column:
+    """The first day of the month of timestamp ``column``."""
+    from pyspark.sql import functions as fn
+
+    return fn.trunc(fn.to_date(column), "month")
+
+
 @dataclass(frozen=True)
 class Slices:
     """The slices of silver that changed since the previous gold build."""
@@ -124,38 +131,44 @@ class Slices:
         )
 
     def scopes(self) -> dict[str, dict[str, Column]]:
-        """Per gold table, the filters that narrow silver to its changed slices."""
+        """Per gold table with changed slices, the filters that narrow silver to them (a
+        table none of whose slices changed is left out)."""
         from pyspark.sql import functions as fn
 
         from lakehouse.gold.build import _authorized_at
-
-        def month(column: str) -> Column:
-            return fn.trunc(fn.to_date(column), "month")
 
         # Merchants × months is a superset of the changed pairs; every pair in it is
         # recomputed whole, so the extra ones come out unchanged.
         statements = {
             "payments": fn.col("merchant_id").isin(self.merchants)
-            & month("captured_at").isin(self.months),
+            & _month("captured_at").isin(self.months),
             "refunds": fn.col("merchant_id").isin(self.merchants)
-            & month("issued_at").isin(self.months),
+            & _month("issued_at").isin(self.months),
         }
         by_payment = {"payments": fn.col("payment_id").isin(self.payments)}
-        decision_day = fn.to_date(fn.coalesce("authorized_at", "decided_at"))
-        return {
-            "merchant_statements": statements,
-            "customer_payment_history": by_payment,
-            "fraud_labels": by_payment,
-            "interactions_customer_product": {
-                "orders": fn.col("customer_id").isin(self.ordering_customers)
-            },
-            "interactions_customer_merchant": {
-                "payments": fn.col("customer_id").isin(self.paying_customers)
-            },
-            "risk_kpis": {"payments": fn.to_date(_authorized_at()).isin(self.kpi_days)},
-            "risk_reasons": {"risk_decisions": decision_day.isin(self.reason_days)},
-            "product_daily": {"order_lines": fn.col("sku").isin(self.items)},
+        scopes = {
+            "merchant_statements": (self.merchants and self.months, statements),
+            "customer_payment_history": (self.payments, by_payment),
+            "fraud_labels": (self.payments, by_payment),
+            "interactions_customer_product": (
+                self.ordering_customers,
+                {"orders": fn.col("customer_id").isin(self.ordering_customers)},
+            ),
+            "interactions_customer_merchant": (
+                self.paying_customers,
+                {"payments": fn.col("customer_id").isin(self.paying_customers)},
+            ),
+            "risk_kpis": (
+                self.kpi_days,
+                {"payments": fn.to_date(_authorized_at()).isin(self.kpi_days)},
+            ),
+            "risk_reasons": (
+                self.reason_days,
+                {"risk_decisions": _decision_day().isin(self.reason_days)},
+            ),
+            "product_daily": (self.items, {"order_lines": fn.col("sku").isin(self.items)}),
         }
+        return {name: where for name, (changed, where) in scopes.items() if changed}
 
 
 def _fresh_rows(
@@ -197,24 +210,21 @@ def changed_slices(silver: Silver, marks: dict[str, datetime]) -> Slices:
 
     col, day = fn.col, fn.to_date
 
-    def month(column: str) -> Column:
-        return fn.trunc(fn.to_date(column), "month")
-
     wanted: dict[str, dict[str, Column]] = {
         "payments": {
             "payment_id": col("payment_id"),
             "customer_id": col("customer_id"),
             "merchant_id": fn.when(col("captured_at").isNotNull(), col("merchant_id")),
-            "month": month("captured_at"),
+            "month": _month("captured_at"),
         },
         "refunds": {
             "payment_id": col("payment_id"),
             "merchant_id": col("merchant_id"),
-            "month": month("issued_at"),
+            "month": _month("issued_at"),
         },
         "risk_decisions": {
             "payment_id": col("payment_id"),
-            "day": day(fn.coalesce("authorized_at", "decided_at")),
+            "day": _decision_day(),
         },
         "orders": {"order_id": col("order_id")},
         "order_lines": {"order_id": col("order_id")},
@@ -290,17 +300,7 @@ def build_incremental(
     counts: dict[str, int] = {}
     for name, build in BUILDERS.items():
         path = paths.table("gold", name)
-        empty = {
-            "merchant_statements": not slices.merchants or not slices.months,
-            "customer_payment_history": not slices.payments,
-            "fraud_labels": not slices.payments,
-            "interactions_customer_product": not slices.ordering_customers,
-            "interactions_customer_merchant": not slices.paying_customers,
-            "risk_kpis": not slices.kpi_days,
-            "risk_reasons": not slices.reason_days,
-            "product_daily": not slices.items,
-        }[name]
-        if not empty:
+        if name in scopes:
             frame = conform(build(Scoped(silver, scopes[name])), name)
             delete = _days_condition(slices.reason_days) if name == "risk_reasons" else None
             merge_upsert(spark, frame, path, GOLD_KEYS[name], delete_missing=delete)

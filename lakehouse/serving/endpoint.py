@@ -179,3 +179,26 @@ def jdbc_url(settings: Settings) -> str:
     """The JDBC URL BI tools use (the password goes in the tool's own field)."""
     sql = settings.sql
     return f"jdbc:hive2://{sql.host}:{sql.port}/{DATABASE};user={sql.user}"
+
+
+def with_overrides(settings: Settings, *, port: int | None, layers: str | None) -> Settings:
+    """``settings`` with the endpoint's port and served layers replaced where given."""
+    changes = {k: v for k, v in {"port": port, "layers": layers}.items() if v is not None}
+    if not changes:
+        return settings
+    return settings.model_copy(update={"sql": settings.sql.model_copy(update=changes)})
+
+
+def serve_until_stopped(spark: SparkSession) -> None:
+    """Block until SIGTERM or Ctrl-C, then stop the endpoint's Spark session."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        spark.stop()

@@ -29,7 +29,8 @@ from sklearn.metrics import roc_auc_score
 
 from ml.fraud.dataset import DatasetError, FraudDataset
 from ml.fraud.evaluate import average_precision, card_precision_per_day
-from ml.fraud.train import TrainConfig, build_model, empty_columns, fill_empty, fraud_scores
+from ml.fraud.model import build_model, empty_columns, fill_empty, fraud_scores
+from ml.fraud.train import TrainConfig
 from paystream.contracts.fraud_features import FEATURES
 
 DETECTORS = ("rules", "model", "logistic")

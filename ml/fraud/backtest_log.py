@@ -18,15 +18,9 @@ import numpy as np
 from ml.fraud.backtest import DETECTORS, METRICS, Backtest, _days
 from ml.fraud.dataset import FraudDataset
 from ml.fraud.evaluate import pick_thresholds
-from ml.fraud.train import (
-    TrainConfig,
-    champion_auc_pr,
-    empty_columns,
-    fill_empty,
-    fraud_scores,
-    log_model,
-    register_version,
-)
+from ml.fraud.model import empty_columns, fill_empty, fraud_scores
+from ml.fraud.registry import champion_auc_pr, log_model, register_version
+from ml.fraud.train import TrainConfig
 from paystream.settings import MLflowSettings
 from paystream.stores import mlflow as registry
 

@@ -29,16 +29,16 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from ml.fraud.dataset import DatasetError, FraudDataset, load_dataset
 from ml.fraud.evaluate import Scorecard, Thresholds, pick_thresholds, scorecard
+from ml.fraud.model import build_model, empty_columns, fill_empty, fraud_scores
+from ml.fraud.registry import champion_auc_pr, log_model, register_version
 from ml.fraud.split import TemporalSplit, temporal_split
 from paystream.contracts.fraud_features import FEATURES
 from paystream.settings import MLflowSettings, Settings
 from paystream.stores import mlflow as registry
 from paystream.stores.fraud_model import (
     DECLINE_TAG,
-    FEATURES_TAG,
     MODEL_NAME,
     REVIEW_TAG,
-    check_safe_format,
 )
 
 log = logging.getLogger(__name__)
@@ -116,42 +116,6 @@ class TrainResult:
     promotion: registry.Promotion | None = None
     champion_auc_pr: float | None = None
     notes: list[str] = field(default_factory=list)
-
-
-def build_model(config: TrainConfig) -> HistGradientBoostingClassifier:
-    """The unfitted classifier for ``config``."""
-    return HistGradientBoostingClassifier(
-        max_iter=config.max_iter,
-        learning_rate=config.learning_rate,
-        max_leaf_nodes=config.max_leaf_nodes,
-        min_samples_leaf=config.min_samples_leaf,
-        l2_regularization=config.l2_regularization,
-        class_weight=config.class_weight,
-        random_state=config.seed,
-    )
-
-
-def empty_columns(rows: npt.NDArray[np.float64]) -> list[int]:
-    """Feature columns missing in every row (no device in the data, no graph)."""
-    return [j for j in range(rows.shape[1]) if np.isnan(rows[:, j]).all()]
-
-
-def fill_empty(rows: npt.NDArray[np.float64], columns: list[int]) -> npt.NDArray[np.float64]:
-    """``rows`` with ``columns`` set to 0.
-
-    The pinned scikit-learn's gradient boosting raises ``ValueError: window shape cannot be
-    larger than input array shape`` on a column that is missing in every training row. A
-    constant column instead is never split on, and the model keeps the full feature list,
-    so it can still be registered for the risk agent, which computes every feature.
-    """
-    filled = rows.copy()
-    filled[:, columns] = 0.0
-    return filled
-
-
-def fraud_scores(model: Any, rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """The fraud score of each row: ``predict_proba[:, 1]``."""
-    return np.asarray(model.predict_proba(rows)[:, 1], dtype=np.float64)
 
 
 def fit_and_evaluate(dataset: FraudDataset, config: TrainConfig) -> Fitted:
@@ -239,48 +203,6 @@ def _pr_curve_figure(y: npt.NDArray[np.int_], model: Any, rules: Any, ev: Evalua
     return fig
 
 
-def champion_auc_pr(
-    mlflow_settings: MLflowSettings,
-    name: str,
-    rows: npt.NDArray[np.float64],
-    y: npt.NDArray[np.int_],
-) -> tuple[str | None, float | None, str]:
-    """(champion version, its AUC-PR on ``rows``/``y``, a note); the value is None without one.
-
-    A champion trained on another feature list cannot score these rows; it gets no value,
-    so the challenger (which matches what the stream computes today) replaces it.
-    """
-    import mlflow.sklearn
-    from mlflow import MlflowClient
-
-    version = registry.alias_version(mlflow_settings, name, registry.CHAMPION)
-    if version is None:
-        return None, None, "no champion yet"
-    tags = MlflowClient(mlflow_settings.tracking_uri).get_model_version(name, version).tags
-    if tags.get(FEATURES_TAG, ",".join(FEATURES)) != ",".join(FEATURES):
-        return version, None, f"champion v{version} was trained on another feature list"
-    uri = f"models:/{name}/{version}"
-    # The champion is compared, so it is loaded: the same format check as the risk agent's.
-    check_safe_format(mlflow.models.get_model_info(uri).flavors.get("sklearn", {}), uri)
-    champion = mlflow.sklearn.load_model(uri)
-    from ml.fraud.evaluate import average_precision
-
-    value = average_precision(y, fraud_scores(champion, rows))
-    return version, value, f"champion v{version} AUC-PR {value:.4f} on this holdout"
-
-
-def _sklearn_types(model: Any) -> list[str]:
-    """scikit-learn's own types inside ``model`` that skops does not trust by default.
-
-    skops (MLflow's safe format, no pickle) refuses to load unknown types; the gradient
-    boosting's tree predictors are such a type. Only ``sklearn.`` types are ever trusted.
-    """
-    import skops.io
-
-    untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-    return [t for t in untrusted if t.startswith("sklearn.")]
-
-
 def _params(config: TrainConfig, dataset: FraudDataset, fitted: Fitted) -> dict[str, Any]:
     y = dataset.labels
     split = fitted.split
@@ -300,45 +222,6 @@ def _params(config: TrainConfig, dataset: FraudDataset, fitted: Fitted) -> dict[
         "holdout_start": split.holdout_start.isoformat(),
         "threshold_source": fitted.evaluation.threshold_source,
     }
-
-
-def log_model(model: Any, example: npt.NDArray[np.float64]) -> Any:
-    """Log ``model`` to the active MLflow run in the safe skops format; returns its info."""
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
-
-    return mlflow.sklearn.log_model(
-        model,
-        name="model",
-        signature=infer_signature(example, model.predict_proba(example)),
-        input_example=example,
-        serialization_format="skops",
-        skops_trusted_types=_sklearn_types(model),
-    )
-
-
-def register_version(
-    mlflow_settings: MLflowSettings,
-    model_uri: str,
-    model_name: str,
-    thresholds: Thresholds,
-    extra_tags: dict[str, str],
-) -> str:
-    """Register a logged model with the tags the risk agent reads; returns the version."""
-    from mlflow import MlflowClient
-
-    client = registry.client(mlflow_settings)
-    assert isinstance(client, MlflowClient)
-    version = registry.register(mlflow_settings, model_uri, model_name)
-    tags = {
-        REVIEW_TAG: repr(thresholds.review_threshold),
-        DECLINE_TAG: repr(thresholds.decline_threshold),
-        FEATURES_TAG: ",".join(FEATURES),
-        **extra_tags,
-    }
-    for key, value in tags.items():
-        client.set_model_version_tag(model_name, version, key, value)
-    return version
 
 
 def train_fraud(

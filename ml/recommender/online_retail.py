@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from paystream.producers.online_retail import (
+from paystream.datasets.online_retail import (
     LONDON,
     MERCHANT_ID,
     SERVICE_CODES,

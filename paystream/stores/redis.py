@@ -31,12 +31,15 @@ Served results (recommendations, decisions, API keys) are laid out in
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlsplit
 
+from paystream.ledger.totals import Totals
 from paystream.settings import RedisSettings
 
 if TYPE_CHECKING:
@@ -141,7 +144,7 @@ class RedisKeys:
         Across every merchant by default; with ``merchant_id``, at that merchant only. Any
         merchant may post a payment naming any customer, card or device, so the shared window
         is evidence one merchant could forge for another: a decline must also hold on the
-        merchant's own windows (``streams.risk.scorer``, docs/risk.md).
+        merchant's own windows (``risk.scorer``, docs/risk.md).
         """
         prefix = self.entity(kind, entity_id)
         return f"{prefix}:win" if merchant_id is None else f"{prefix}:mwin:{merchant_id}"
@@ -209,6 +212,32 @@ def decode_member(member: str) -> tuple[str, int, str]:
     """Inverse of :func:`encode_member`: ``(payment_id, amount_minor, currency)``."""
     payment_id, amount, currency = member.rsplit("|", 2)
     return payment_id, int(amount), currency
+
+
+# -- totals -----------------------------------------------------------------------------------
+
+#: The fields of one currency's totals in ``{ns}:totals:{kind}:{id}`` (``"{currency}:{field}"``).
+TOTAL_FIELDS = ("captured_minor", "captured_count", "refunded_minor", "refund_count")
+
+
+def totals_fields(by_currency: Mapping[str, Totals]) -> dict[str, int]:
+    """Hash fields for one owner's totals; ``net_minor`` is stored for readers' convenience."""
+    fields: dict[str, int] = {}
+    for currency, totals in by_currency.items():
+        for name in TOTAL_FIELDS:
+            fields[f"{currency}:{name}"] = getattr(totals, name)
+        fields[f"{currency}:net_minor"] = totals.net_minor
+    return fields
+
+
+def parse_totals(fields: Mapping[str, str]) -> dict[str, Totals]:
+    """Inverse of :func:`totals_fields`, keyed by currency (``net_minor`` is derived)."""
+    raw: dict[str, dict[str, int]] = defaultdict(dict)
+    for field, value in fields.items():
+        currency, _, name = field.partition(":")
+        if name in TOTAL_FIELDS:
+            raw[currency][name] = int(value)
+    return {currency: Totals(**values) for currency, values in raw.items()}
 
 
 # -- scripts ----------------------------------------------------------------------------------

@@ -42,18 +42,10 @@ request is where round trips stop mattering locally (about 7,000 upserts/s here 
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-import aiohttp
-from gremlin_python.driver.aiohttp.transport import AiohttpTransport
-from gremlin_python.driver.client import Client
-from gremlin_python.driver.protocol import GremlinServerError
 
 from paystream.contracts.events import (
     CustomerRegistered,
@@ -66,10 +58,9 @@ from paystream.contracts.events import (
     RiskDecided,
     SessionStarted,
 )
-from paystream.errors import ServiceUnavailableError
 from paystream.settings import GremlinSettings
 from paystream.stores.graphbinary import encode_list
-from paystream.stores.gremlin import NS, edge_id, gremlin_client, vertex_id
+from paystream.stores.gremlin import NS, GremlinConnection, edge_id, vertex_id
 from streams.sinks.graph_merge import DEFAULT_MAX_ROWS, build_merge_requests
 from streams.sinks.graph_scripts import (
     EDGE_LABELS,
@@ -106,15 +97,6 @@ log = logging.getLogger(__name__)
 
 # Label of the vertex that marks a namespace as fully built from the ledger.
 MARKER_LABEL = "meta"
-# Cosmos reports throttling and timeouts as server errors; those are worth retrying.
-# 409: two workers created the same shared vertex (a device, a card) at once; the retry's
-# fold/coalesce finds the vertex the other one wrote.
-_TRANSIENT_COSMOS = {408, 409, 429, 449, 503}
-_TRANSIENT_TINKERPOP = {598}
-# Throttled requests (Cosmos 429) are retried here, after the wait Cosmos asks for, this many
-# times before the pipeline's own backoff takes over.
-THROTTLE_RETRIES = 5
-THROTTLE_MAX_WAIT_S = 5.0
 
 
 @dataclass
@@ -210,35 +192,15 @@ def _plan_event(plan: GraphPlan, event: Event) -> None:
         plan.mark("customer", event.customer_id, fraud=1)
 
 
-def retry_after_s(exc: GremlinServerError) -> float | None:
-    """The wait a throttled Cosmos request asks for, or None when it was not throttled."""
-    attributes = exc.status_attributes or {}
-    if str(attributes.get("x-ms-status-code", "")) != "429":
-        return None
-    try:
-        wait_ms = float(attributes.get("x-ms-retry-after-ms", 100))
-    except (TypeError, ValueError):
-        wait_ms = 100.0
-    return min(max(wait_ms, 0.0) / 1000, THROTTLE_MAX_WAIT_S)
-
-
-def _is_transient(exc: GremlinServerError) -> bool:
-    attributes = exc.status_attributes or {}
-    cosmos = attributes.get("x-ms-status-code")
-    return exc.status_code in _TRANSIENT_TINKERPOP or (
-        cosmos is not None and int(cosmos) in _TRANSIENT_COSMOS
-    )
-
-
 WRITTEN_CACHE_MAX = 2_000_000
 
 
 class GremlinGraphSink:
     """Projects batches into the graph with batched, idempotent upserts.
 
-    gremlinpython runs an event loop per connection with ``run_until_complete``, which fails
-    on a thread that already runs a loop. Every driver call therefore runs on this sink's
-    own I/O thread, so :meth:`apply` works from any thread, including one inside a loop.
+    Every driver call runs on the sink's own connection
+    (:class:`~paystream.stores.gremlin.GremlinConnection`), so :meth:`apply` works from any
+    thread, including one inside a loop.
     """
 
     name = "graph"
@@ -260,67 +222,14 @@ class GremlinGraphSink:
         self.max_bindings = max_bindings
         self.max_rows = max_rows
         self.timeout_s = timeout_s
-        self._closed = False
         # Ids of vertices and property-less edges this process has written. Their upserts
         # never change anything once done, so they are skipped; the cache is dropped with the
         # connection (a restarted in-memory server has lost them) and when it grows too big.
         self._written: set[str] = set()
-        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gremlin-sink")
-        self._client, self._transports = self._new_client()
-
-    def _new_client(self) -> tuple[Client, list[AiohttpTransport]]:
-        # Requests are sequential; a spare connection covers one still draining.
-        transports: list[AiohttpTransport] = []
-        client = gremlin_client(
-            self.settings, timeout_s=self.timeout_s, pool_size=2, transports=transports
+        self._connection = GremlinConnection(
+            settings, timeout_s=timeout_s, name="gremlin-sink", on_reset=self._written.clear
         )
-        return client, transports
-
-    def _run(self, script: str, bindings: dict[str, Any]) -> list[Any]:
-        return list(self._client.submit(script, bindings).all().result(timeout=self.timeout_s))
-
-    def _submit(self, script: str, bindings: dict[str, Any]) -> list[Any]:
-        for attempt in range(THROTTLE_RETRIES + 1):
-            try:
-                return self._submit_once(script, bindings)
-            except GremlinServerError as exc:
-                wait = retry_after_s(exc)
-                if wait is None:
-                    raise
-                if attempt == THROTTLE_RETRIES:
-                    # Still throttled: a transient outage for the pipeline's backoff.
-                    raise ServiceUnavailableError("Gremlin", self.settings.url, str(exc)) from exc
-                # Every write is an idempotent upsert, so resending after a 429 is safe.
-                log.info("graph throttled (429); retrying in %.3f s", wait)
-                time.sleep(wait)
-        raise AssertionError("unreachable")
-
-    def _submit_once(self, script: str, bindings: dict[str, Any]) -> list[Any]:
-        if self._closed:
-            raise RuntimeError("GremlinGraphSink is closed")
-        try:
-            return self._io.submit(self._run, script, bindings).result(self.timeout_s + 5)
-        except GremlinServerError as exc:
-            if retry_after_s(exc) is not None:
-                raise
-            if _is_transient(exc):
-                raise ServiceUnavailableError("Gremlin", self.settings.url, str(exc)) from exc
-            raise
-        except (OSError, aiohttp.ClientError, RuntimeError, TimeoutError) as exc:
-            self._reset()
-            detail = f"{type(exc).__name__}: {exc}"
-            raise ServiceUnavailableError("Gremlin", self.settings.url, detail) from exc
-
-    def _reset(self) -> None:
-        # A failed connect leaves the driver's pool short (a later request would wait for it
-        # forever) and a timed-out request may still be reading, so start over on a fresh
-        # client and thread and let the old ones wind down in the background.
-        old = self._io, self._client, self._transports
-        self._written.clear()
-        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gremlin-sink")
-        self._client, self._transports = self._new_client()
-        old[0].submit(_close_quietly, old[1], old[2])
-        old[0].shutdown(wait=False)
+        self._submit = self._connection.submit
 
     def _write(self, rows: Iterable[Upsert]) -> None:
         fresh = [row for row in rows if row_key(row) not in self._written]
@@ -433,18 +342,5 @@ class GremlinGraphSink:
         return int(rows[0]) if rows else 0
 
     def close(self) -> None:
-        """Close the driver's connections on the I/O thread, then stop the thread."""
-        if self._closed:
-            return
-        self._closed = True
-        self._io.submit(_close_quietly, self._client, self._transports).result(self.timeout_s)
-        self._io.shutdown(wait=True)
-
-
-def _close_quietly(client: Client, transports: list[AiohttpTransport]) -> None:
-    # Closing a broken connection has nothing left to report.
-    with contextlib.suppress(Exception):
-        client.close()
-    for transport in transports:
-        with contextlib.suppress(Exception):
-            transport.close()
+        """Close the sink's connection."""
+        self._connection.close()

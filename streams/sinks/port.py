@@ -16,6 +16,7 @@ from typing import Protocol
 
 from paystream.contracts import Event
 from paystream.contracts.deadletter import DeadLetter
+from paystream.ledger.totals import Totals
 
 
 @dataclass(frozen=True)
@@ -26,21 +27,6 @@ class Envelope:
     topic: str
     partition: int
     offset: int
-
-
-@dataclass(frozen=True)
-class Totals:
-    """Money that moved for one owner (merchant or customer) in one currency."""
-
-    captured_minor: int = 0
-    captured_count: int = 0
-    refunded_minor: int = 0
-    refund_count: int = 0
-
-    @property
-    def net_minor(self) -> int:
-        """Captured minus refunded."""
-        return self.captured_minor - self.refunded_minor
 
 
 @dataclass(frozen=True)

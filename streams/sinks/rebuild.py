@@ -38,9 +38,11 @@ from paystream.contracts.events import (
     SessionStarted,
     event_id_for,
 )
+from paystream.ledger.totals import Totals
 from paystream.money import Money
+from paystream.settings import Settings
 from paystream.stores.mysql import Database
-from streams.sinks.port import Envelope, LedgerSnapshot, PairTotals, Projection, Totals
+from streams.sinks.port import Envelope, LedgerSnapshot, PairTotals, Projection
 
 log = logging.getLogger(__name__)
 REBUILDS = Counter(
@@ -297,3 +299,17 @@ class SelfHealing:
         """Close the wrapped projection and the ledger connections kept for rebuilds."""
         self.projection.close()
         self.database.dispose()
+
+
+def rebuild_namespace(settings: Settings) -> int:
+    """Rewrite the Redis projection of ``settings.streams.namespace`` from the ledger's
+    primary (recent sessions and windows, not the full history); returns the records read."""
+    from streams.sinks.redis_state import RedisStateSink
+
+    database = Database(settings.mysql)
+    sink = RedisStateSink(settings.redis, namespace=settings.streams.namespace)
+    try:
+        return rebuild(database, sink, settings.redis.session_ttl_s, full_history=False)
+    finally:
+        sink.close()
+        database.dispose()

@@ -39,6 +39,7 @@ from paystream.contracts.events import (
     SessionStarted,
 )
 from paystream.errors import ServiceUnavailableError
+from paystream.ledger.totals import Totals
 from paystream.settings import RedisSettings
 from paystream.stores.redis import (
     DAY_MS,
@@ -54,11 +55,12 @@ from paystream.stores.redis import (
     encode_member,
     epoch_ms,
     load_scripts,
+    parse_totals,
     redis_where,
     sync_client,
     window_args,
 )
-from streams.sinks.port import Envelope, LedgerSnapshot, Totals
+from streams.sinks.port import Envelope, LedgerSnapshot
 from streams.sinks.redis_graph_cache import GraphCacheProjection, Use
 from streams.sinks.redis_merchant_fraud import MerchantFraudProjection
 
@@ -73,7 +75,6 @@ CHUNK_COMMANDS = 1000
 # Members per script call: keeps each EVALSHA's argument list (and the time the script holds
 # the server) small for a very hot entity.
 SCRIPT_PAIRS = 250
-TOTAL_FIELDS = ("captured_minor", "captured_count", "refunded_minor", "refund_count")
 
 # Totals are absolute copies of ledger rows, and two workers' snapshots of one merchant can
 # arrive out of order. captured_count + refund_count only ever grows with each booking, so it
@@ -137,26 +138,6 @@ def summarize_window(entries: Iterable[tuple[str, float]], now_ms: int) -> Windo
         values[f"count_{label}"] = len(inside)
         values[f"amount_{label}_minor"] = sum(r[1] for r in inside if r[2] == currency)
     return WindowFeatures(currency=currency, **values)
-
-
-def totals_fields(by_currency: Mapping[str, Totals]) -> dict[str, int]:
-    """Hash fields for one owner's totals; ``net_minor`` is stored for readers' convenience."""
-    fields: dict[str, int] = {}
-    for currency, totals in by_currency.items():
-        for name in TOTAL_FIELDS:
-            fields[f"{currency}:{name}"] = getattr(totals, name)
-        fields[f"{currency}:net_minor"] = totals.net_minor
-    return fields
-
-
-def parse_totals(fields: Mapping[str, str]) -> dict[str, Totals]:
-    """Inverse of :func:`totals_fields`, keyed by currency (``net_minor`` is derived)."""
-    raw: dict[str, dict[str, int]] = defaultdict(dict)
-    for field, value in fields.items():
-        currency, _, name = field.partition(":")
-        if name in TOTAL_FIELDS:
-            raw[currency][name] = int(value)
-    return {currency: Totals(**values) for currency, values in raw.items()}
 
 
 # -- the sink -------------------------------------------------------------------------------
@@ -394,8 +375,6 @@ __all__ = [
     "decode_member",
     "encode_member",
     "epoch_ms",
-    "parse_totals",
     "redis_where",
     "summarize_window",
-    "totals_fields",
 ]

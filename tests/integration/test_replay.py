@@ -1,8 +1,8 @@
 import asyncio
 import json
 
+from ingest.online_retail.replay import DEFAULT_FILE, run_online_retail
 from paystream.bus.kafka import all_topics, topic_counts
-from paystream.producers.publish import DEFAULT_FILE, run_online_retail
 
 
 def test_a_replay_publishes_every_event_and_routes_dirty_lines_to_the_dead_letter_topic(

@@ -18,9 +18,10 @@ from sqlalchemy.dialects.mysql import insert
 
 from paystream.contracts.events import PaymentEvent, RefundIssued
 from paystream.ledger.models import Balance, PairTotal
+from paystream.ledger.totals import Totals
 from streams.payments.state import PaymentState
 from streams.sinks.ledger.sql import execute_rows
-from streams.sinks.port import Envelope, LedgerSnapshot, PairTotals, Totals
+from streams.sinks.port import Envelope, LedgerSnapshot, PairTotals
 
 T_BALANCES = cast(Table, Balance.__table__)
 T_PAIRS = cast(Table, PairTotal.__table__)

@@ -4,7 +4,6 @@ served by the real app under uvicorn on a free port."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -14,41 +13,18 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-import uvicorn
 from sqlalchemy import create_engine, insert, text
 
 from api.app import create_app
 from api.keys import admin_store
 from compose.local.process import free_port
+from harness.api_server import ServerThread
 from harness.sample_gold import SampleSpec, decision, served_commands, write_gold
 from harness.worlds import create_ledger_database, drop_ledger_database
 from paystream.bus.kafka import ensure_topics
 from paystream.contracts.served import ServedKeys
 from paystream.ledger.models import Payment
 from paystream.settings import Settings
-
-
-class ServerThread:
-    """uvicorn serving an app in a background thread (signals stay with pytest)."""
-
-    def __init__(self, app, port: int) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{port}"
-
-    def start(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the API server did not start")
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
 
 
 @dataclass

@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from api.app import create_app
+from compose.local.process import free_port
+from harness.api_server import ServerThread
 from harness.sample_gold import SAMPLE_REASONS, product_name
-from tests.integration.api.conftest import ServerThread, free_port
 
 pytestmark = pytest.mark.integration
 

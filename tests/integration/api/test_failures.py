@@ -9,7 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from api.app import create_app
-from tests.integration.api.conftest import ServerThread, free_port
+from compose.local.process import free_port
+from harness.api_server import ServerThread
 
 pytestmark = pytest.mark.integration
 

@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from harness.card_numbers import card_number_records
 from harness.worlds import StreamWorld, create_world
+from ingest.simulator.generator import SimulationConfig, simulate
 from lakehouse.jobs import BuildReport, run_build
-from paystream.producers.simulate import SimulationConfig, simulate
 from paystream.settings import Settings
 from paystream.stores.mysql import Database
 from paystream.stores.spark import build_spark
+from tests.support.card_numbers import card_number_records
 
 SIM = SimulationConfig(seed=515, merchants=6, customers=40, days=3)
 

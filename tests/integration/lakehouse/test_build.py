@@ -108,13 +108,13 @@ def test_rebuilding_every_layer_changes_no_row_count_and_no_total(spark, lake):
 
 
 def test_no_layer_stores_a_card_number_that_arrived_in_any_field(lake):
-    # The build ran over a log holding a test PAN in seven kinds of field (harness.card_numbers).
+    # The build ran over a log holding a test PAN in seven kinds of field (tests.support.card_numbers).
     import json
     from pathlib import Path
 
     from deltalake import DeltaTable
 
-    from harness.card_numbers import FOUND
+    from tests.support.card_numbers import FOUND
 
     tables = [p.parent for p in Path(lake.root).glob("*/*/_delta_log") if p.is_dir()]
     layers = {t.parent.name for t in tables}

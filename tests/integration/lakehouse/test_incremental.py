@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from deltalake import DeltaTable
 
+from ingest.simulator.generator import SimulationConfig, simulate
 from lakehouse.gold.contract import GOLD_TABLES
 from lakehouse.jobs import run_build
 from lakehouse.reconcile import reconcile_gold
-from paystream.producers.simulate import SimulationConfig, simulate
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.sql_endpoint import sql_endpoint
 from lakehouse.sql import query
+from tests.support.sql_endpoint import sql_endpoint
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 import pytest
 
 from harness.worlds import create_world
-from paystream.producers.simulate import SimulationConfig, simulate
+from ingest.simulator.generator import SimulationConfig, simulate
 
 CONFIG = SimulationConfig(seed=11, customers=150, days=6, merchants=12)
 

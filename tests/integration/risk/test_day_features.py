@@ -11,7 +11,7 @@ import redis
 from paystream.contracts.events import PaymentAuthorized, RefundIssued, RefundReason
 from paystream.contracts.fraud_features import DayWindows, MerchantFraud
 from paystream.money import Money
-from streams.risk.lookup import RiskRedis
+from risk.lookup import RiskRedis
 from streams.sinks.port import Envelope, LedgerSnapshot
 from streams.sinks.redis_state import RedisStateSink
 

@@ -10,11 +10,11 @@ import redis
 
 from paystream.contracts.events import PaymentAuthorized
 from paystream.money import Money
-from streams.risk.graph_gremlin import RiskGraph
-from streams.risk.lookup import RiskRedis
-from streams.risk.model import ModelHolder
-from streams.risk.scorer import RiskScorer
-from streams.sinks.graph import GremlinGraphSink
+from paystream.stores.gremlin import GremlinConnection
+from risk.graph_gremlin import RiskGraph
+from risk.lookup import RiskRedis
+from risk.model import ModelHolder
+from risk.scorer import RiskScorer
 
 pytestmark = pytest.mark.integration
 
@@ -22,9 +22,9 @@ pytestmark = pytest.mark.integration
 def test_a_payment_is_still_decided_when_the_graph_is_down(stack, settings, unique):
     dead = settings.gremlin.model_copy(update={"url": "ws://127.0.0.1:1/gremlin"})
     client = redis.Redis.from_url(settings.redis.url.get_secret_value(), decode_responses=True)
-    graph = GremlinGraphSink(dead, namespace=f"{unique}:", timeout_s=2)
+    graph = RiskGraph(GremlinConnection(dead, timeout_s=2), f"{unique}:")
     no_model = ModelHolder("none", lambda n, v: None, lambda: None)  # type: ignore[arg-type,return-value]
-    scorer = RiskScorer(RiskRedis(client, unique), RiskGraph(graph), no_model, settings.risk)
+    scorer = RiskScorer(RiskRedis(client, unique), graph, no_model, settings.risk)
     payment = PaymentAuthorized(
         event_id=uuid.uuid4(),
         occurred_at=datetime.now(UTC),

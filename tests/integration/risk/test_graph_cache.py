@@ -16,11 +16,11 @@ from paystream.contracts.events import (
 )
 from paystream.contracts.fraud_features import GraphView
 from paystream.money import Money
-from streams.risk.graph_cache import CachedGraph
-from streams.risk.lookup import RiskRedis
-from streams.risk.model import ModelHolder
-from streams.risk.rules import Reason
-from streams.risk.scorer import RiskScorer
+from risk.graph_cache import CachedGraph
+from risk.lookup import RiskRedis
+from risk.model import ModelHolder
+from risk.rules import Reason
+from risk.scorer import RiskScorer
 from streams.sinks.port import Envelope, LedgerSnapshot
 from streams.sinks.redis_state import RedisStateSink
 
@@ -127,9 +127,9 @@ def test_a_payment_far_past_the_projections_mark_is_decided_and_says_stale(
 
 
 def test_the_cache_answers_what_the_gremlin_graph_answers_after_a_replayed_history(risk_world):
+    from paystream.stores.gremlin import GremlinConnection
     from paystream.stores.redis import sync_client
-    from streams.risk.graph_gremlin import RiskGraph
-    from streams.sinks.graph import GremlinGraphSink
+    from risk.graph_gremlin import RiskGraph
 
     settings = risk_world.settings
     namespace = settings.streams.namespace
@@ -144,13 +144,12 @@ def test_the_cache_answers_what_the_gremlin_graph_answers_after_a_replayed_histo
     ]
     cache = CachedGraph(sync_client(settings.redis), namespace, stale_after_s=10 * 86400)
     cached = _views(RiskRedis(cache.client, namespace), cache, probes)
-    graph = GremlinGraphSink(settings.gremlin, namespace=f"{namespace}:", timeout_s=30)
+    gremlin = RiskGraph(GremlinConnection(settings.gremlin, timeout_s=30), f"{namespace}:")
     try:
-        gremlin = RiskGraph(graph)
         script, bindings = gremlin.request(probes)
-        expected = gremlin.views(probes, graph.read(script, bindings))
+        expected = gremlin.views(probes, gremlin.read(script, bindings))
     finally:
-        graph.close()
+        gremlin.close()
     assert cached == expected
     assert any(v.fraud_linked_customers for v in expected)
     assert any(max(v.device_customers, v.card_customers) > 1 for v in expected)

@@ -22,13 +22,13 @@ import pytest
 from sqlalchemy import text
 
 from harness.worlds import create_world
+from ingest.simulator.foreign_csv import ForeignCsv, mapping_path
+from ingest.simulator.generator import SimulationConfig, simulate
+from ingest.transactions.importer import ImportPlan, run_import
+from ingest.transactions.reader import load_mapping
 from paystream.bus.kafka import topic_counts
 from paystream.contracts.fraud_features import DAY_WINDOWS
 from paystream.money import to_minor_units
-from paystream.producers.foreign_csv import ForeignCsv, mapping_path
-from paystream.producers.importer import ImportPlan, run_import
-from paystream.producers.simulate import SimulationConfig, simulate
-from paystream.producers.transactions import load_mapping
 from paystream.stores.mysql import Database
 
 pytestmark = pytest.mark.integration

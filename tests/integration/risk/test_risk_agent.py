@@ -144,7 +144,7 @@ def test_a_hot_reload_switches_the_model_without_losing_decisions(risk_world):
     decisions = list(_decisions(risk_world).values())
     rows = to_matrix([json.loads(d["features"]) for d in decisions])
     labels = [1 if d["payment_id"] in risk_world.labels else 0 for d in decisions]
-    from ml.fraud.train import empty_columns, fill_empty
+    from ml.fraud.model import empty_columns, fill_empty
 
     model = HistGradientBoostingClassifier(max_iter=30, random_state=0)
     # A few minutes of history leave the day-long fraud rates empty: filled as training does.

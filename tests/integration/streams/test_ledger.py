@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, text
 
+from ingest.simulator.generator import SimulationConfig, simulate
 from paystream.contracts.events import (
     PaymentAuthorized,
     PaymentCaptured,
@@ -13,7 +14,6 @@ from paystream.contracts.events import (
 )
 from paystream.ledger.models import Balance, Payment, ProcessedEvent, Refund
 from paystream.money import Money
-from paystream.producers.simulate import SimulationConfig, simulate
 from paystream.stores.mysql import Database
 from streams.sinks.ledger import LedgerSink
 from streams.sinks.port import Envelope

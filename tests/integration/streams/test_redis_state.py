@@ -20,9 +20,10 @@ from paystream.contracts.events import (
     event_id_for,
 )
 from paystream.errors import ServiceUnavailableError
+from paystream.ledger.totals import Totals
 from paystream.money import Money
 from paystream.settings import RedisSettings
-from streams.sinks.port import Envelope, LedgerSnapshot, Totals
+from streams.sinks.port import Envelope, LedgerSnapshot
 from streams.sinks.redis_graph_cache import CHUNK as GRAPH_CHUNK
 from streams.sinks.redis_state import (
     CHUNK_COMMANDS,

@@ -8,10 +8,10 @@ from collections import Counter
 
 import redis
 
+from ingest.simulator.generator import SimulationConfig, simulate
 from paystream.bus.deadletters import read_dead_letters
 from paystream.bus.port import Message
 from paystream.contracts.events import PaymentCaptured, RefundIssued
-from paystream.producers.simulate import SimulationConfig, simulate
 from paystream.stores.mysql import Database
 from streams.reconcile import reconcile
 from streams.sinks.redis_state import RedisStateSink
@@ -331,8 +331,8 @@ def test_no_card_number_reaches_any_store_whatever_field_carries_it(world):
     import asyncio
     import re
 
-    from harness.card_numbers import FOUND, card_number_records
     from streams.sinks.graph import GremlinGraphSink
+    from tests.support.card_numbers import FOUND, card_number_records
 
     events = sim(random.randrange(10**9), customers=6, days=1)
     raw = card_number_records(world.settings.kafka, events)

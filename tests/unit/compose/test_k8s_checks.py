@@ -2,8 +2,8 @@ from pathlib import Path
 
 import yaml
 
-from compose.k8s.check_app import check_commands, paystream_invocations
 from compose.k8s.check_manifests import check_policy
+from scripts.check_k8s_app import check_commands, paystream_invocations
 
 
 def _deployment(name: str, command: list[str], replicas: int = 1) -> dict[str, object]:

@@ -12,7 +12,8 @@ import pytest
 from ml.fraud.backtest import Protocol, backtest, empty_columns, fill_empty, plan_folds
 from ml.fraud.dataset import DatasetError, FraudDataset
 from ml.fraud.evaluate import card_precision_per_day
-from ml.fraud.train import TrainConfig, build_model
+from ml.fraud.model import build_model
+from ml.fraud.train import TrainConfig
 from paystream.contracts.fraud_features import FEATURES
 
 D1, D2 = date(2026, 1, 1), date(2026, 1, 2)

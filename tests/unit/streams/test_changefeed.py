@@ -1,7 +1,8 @@
 """The ledger's change feed: totals keyed for ordering, merged newest first."""
 
+from paystream.ledger.totals import Totals
 from streams.changefeed import feed_records, merge_records
-from streams.sinks.port import LedgerSnapshot, PairTotals, Totals
+from streams.sinks.port import LedgerSnapshot, PairTotals
 
 
 def snapshot(count: int) -> LedgerSnapshot:

@@ -1,7 +1,7 @@
 import faust
 
+from paystream.bus.worker import faust_settings
 from paystream.settings import load_settings
-from streams.app import faust_settings
 
 
 def test_local_profile_uses_plain_kafka_and_no_faust_internal_topics():

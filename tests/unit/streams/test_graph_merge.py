@@ -4,7 +4,7 @@ import pytest
 from gremlin_python.process.traversal import Direction, T
 from gremlin_python.statics import long
 
-from streams.sinks.graph import retry_after_s
+from paystream.stores.gremlin import retry_after_s
 from streams.sinks.graph_merge import (
     MERGE_E_PLAIN,
     MERGE_V,

@@ -12,8 +12,10 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError, Programm
 
 from paystream.contracts.events import CustomerRegistered
 from paystream.errors import ServiceUnavailableError
-from streams.poison import bisect_write, is_deterministic, is_transient
-from streams.sinks.port import Envelope, LedgerSnapshot, Totals
+from paystream.ledger.totals import Totals
+from paystream.retry import is_transient
+from streams.poison import bisect_write, is_deterministic
+from streams.sinks.port import Envelope, LedgerSnapshot
 
 
 def wrapped(kind, code: int, message: str):

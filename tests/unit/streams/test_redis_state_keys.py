@@ -17,12 +17,13 @@ from paystream.contracts.events import (
     SessionEnded,
     SessionStarted,
 )
+from paystream.ledger.totals import Totals
 from paystream.money import Money
 from paystream.settings import RedisSettings
 from paystream.stores.graph_cache import LINK_A, MARK
 from paystream.stores.merchant_fraud import MERCHANT_KEEP_MS, RECORD_PAYMENTS
-from paystream.stores.redis import WINDOW
-from streams.sinks.port import Envelope, LedgerSnapshot, Totals
+from paystream.stores.redis import WINDOW, parse_totals, totals_fields
+from streams.sinks.port import Envelope, LedgerSnapshot
 from streams.sinks.redis_state import (
     DAY_MS,
     TOTALS_SCRIPT,
@@ -33,10 +34,8 @@ from streams.sinks.redis_state import (
     decode_member,
     encode_member,
     epoch_ms,
-    parse_totals,
     redis_where,
     summarize_window,
-    totals_fields,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

@@ -96,7 +96,7 @@ def test_als_params_round_trip_through_logged_string_params():
 def test_command_defaults_match_the_model_defaults():
     from typer.main import get_command
 
-    from ml.cli import app
+    from ml.commands.train import app
 
     options = {p.name: p.default for p in get_command(app).commands["recommender"].params}
     defaults = ALSParams()

@@ -1,0 +1,1 @@
+"""The command the API owns: ``api`` (serve it, manage keys and tokens)."""

@@ -1,0 +1,1 @@
+"""The command chaos owns: ``chaos`` (fault drills on the local stack)."""

@@ -1,0 +1,1 @@
+"""The commands compose owns: ``stack``, ``db`` and ``topics`` (standing the platform up)."""

@@ -1,1 +1,0 @@
-"""Fault drills: real failures injected into the local stack under load, then reconciled."""

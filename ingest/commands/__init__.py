@@ -1,0 +1,1 @@
+"""The commands ingest owns: ``replay``, ``simulate``, ``import`` and ``contracts``."""

@@ -1,0 +1,1 @@
+"""Importing a risk team's labelled transactions (CSV, CSV.gz, Parquet) through a mapping."""

@@ -1,0 +1,1 @@
+"""The commands ml owns: ``train`` (fraud model, recommender), ``backtest`` and ``recommend``."""

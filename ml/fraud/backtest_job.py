@@ -1,0 +1,63 @@
+"""``paystream backtest fraud`` as one function: read the logged decisions and their labels,
+run the protocol's folds, and log the result to MLflow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ml.fraud.backtest import Backtest, FoldResult, Protocol, backtest
+from ml.fraud.backtest_log import Logged, log_backtest
+from ml.fraud.dataset import FraudDataset, load_dataset
+from ml.fraud.train import TrainConfig
+from paystream.settings import Settings
+
+
+@dataclass(frozen=True)
+class BacktestRun:
+    """A finished backtest: its data, its folds' results, and what MLflow recorded."""
+
+    dataset: FraudDataset
+    result: Backtest
+    logged: Logged
+
+
+def _quiet(_: str) -> None:
+    """The default progress callback: say nothing."""
+
+
+def run_backtest(
+    settings: Settings,
+    protocol: Protocol,
+    config: TrainConfig,
+    *,
+    payment_prefix: str = "",
+    promote: bool = False,
+    on_status: Callable[[str], None] = _quiet,
+    on_data: Callable[[FraudDataset], None] | None = None,
+) -> BacktestRun:
+    """Backtest the rules, the model and the logistic baseline on the logged decisions.
+
+    Args:
+        payment_prefix: only payments whose id starts with this (an import's id prefix).
+        promote: register the newest fold's model and promote it when it beats the champion.
+        on_status: told what the run is doing, for a status line.
+        on_data: given the dataset once it is read, before any fold is fitted.
+    """
+    on_status("reading decisions and labels from the ledger replica")
+    dataset = load_dataset(
+        settings.mysql, settings.lakehouse, label_source="ledger", payment_prefix=payment_prefix
+    )
+    if on_data is not None:
+        on_data(dataset)
+    on_status("fitting and scoring folds")
+
+    def fold_done(fold: FoldResult) -> None:
+        on_status(
+            f"fold {fold.fold.index}: {fold.test_rows:,} test payments, {fold.test_frauds} fraud"
+        )
+
+    result = backtest(dataset, protocol, config, on_fold=fold_done)
+    on_status("logging to MLflow")
+    logged = log_backtest(dataset, result, config, settings.mlflow, promote=promote)
+    return BacktestRun(dataset, result, logged)

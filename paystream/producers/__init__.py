@@ -1,1 +1,0 @@
-"""Producers: turn data sets and simulations into paystream events."""

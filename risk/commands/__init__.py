@@ -1,0 +1,1 @@
+"""The commands risk owns: ``risk`` (one risk agent, registered under ``paystream streams``)."""

@@ -1,0 +1,1 @@
+"""The commands streams owns: ``streams`` (sink workers, lag) and ``dlq`` (the dead letters)."""

@@ -1,1 +1,0 @@
-"""The risk agent: every authorization scored from Redis and graph features, rules and a model."""
