@@ -8,10 +8,11 @@ protocol (7-day train, 7-day delay, 7-day test, Card Precision@100) on the logge
 
 Figures:
 
-* ``risk.backtest_auc_roc``, ``risk.backtest_average_precision``,
-  ``risk.backtest_card_precision_at_100``: the model, with the rules-only score as reference
-  (the logistic-regression baseline is in the notes). A run is one fit with its own seed; the
-  data and the folds stay fixed.
+* ``risk.logged_backtest_auc_roc``, ``risk.logged_backtest_average_precision``,
+  ``risk.logged_backtest_card_precision_at_100``: the model on the vectors the agent logged,
+  with the rules-only score as reference (the logistic-regression baseline is in the notes).
+  A run is one fit with its own seed; the data and the folds stay fixed. (The same metrics on
+  offline features, ``risk.backtest_*``, come from ``bench.history``.)
 * ``import.transactions_rows_per_s``: the import of the whole file into fresh topics,
   alternating with the Online Retail replay (reference, events/s) in the same run.
 
@@ -36,11 +37,11 @@ from harness.worlds import StreamWorld, create_world
 from ingest.simulator.foreign_csv import ForeignCsv, mapping_path
 from ingest.simulator.generator import SimulationConfig, simulate
 from ingest.transactions.importer import ImportPlan, ImportSummary, run_import
-from ingest.transactions.reader import load_mapping
 from ml.fraud.backtest import Backtest, Protocol, backtest
 from ml.fraud.dataset import load_dataset
 from ml.fraud.train import TrainConfig
 from paystream.bus.kafka import all_topics, ensure_topics
+from paystream.datasets.transactions import load_mapping
 from paystream.settings import REPO_ROOT, KafkaSettings, Settings, get_settings
 
 console = Console()
@@ -49,10 +50,10 @@ SECTION = "Fraud backtest on an imported history"
 RULES = "rules-only score, same folds"
 #: Each backtest metric: its figure, its unit and its name in the notes.
 METRICS = {
-    "auc_roc": ("risk.backtest_auc_roc", "AUC ROC", "AUC ROC"),
-    "average_precision": ("risk.backtest_average_precision", "AP", "Average Precision"),
+    "auc_roc": ("risk.logged_backtest_auc_roc", "AUC ROC", "AUC ROC"),
+    "average_precision": ("risk.logged_backtest_average_precision", "AP", "Average Precision"),
     "card_precision_at_k": (
-        "risk.backtest_card_precision_at_100",
+        "risk.logged_backtest_card_precision_at_100",
         "precision",
         "Card Precision@100",
     ),

@@ -61,6 +61,7 @@ def _register() -> None:
     from ingest.commands.import_ import app as import_app
     from ingest.commands.replay import app as replay_app
     from ingest.commands.simulate import simulate
+    from lakehouse.commands.features import app as features_app
     from lakehouse.commands.lakehouse import app as lakehouse_app
     from lakehouse.commands.sql import sql
     from ml.commands.backtest import app as backtest_app
@@ -82,6 +83,7 @@ def _register() -> None:
     app.add_typer(dlq_app, name="dlq")
     app.add_typer(db_app, name="db")
     app.add_typer(lakehouse_app, name="lakehouse")
+    app.add_typer(features_app, name="features")
     app.add_typer(api_app, name="api")
     app.add_typer(train_app, name="train")
     app.add_typer(backtest_app, name="backtest")

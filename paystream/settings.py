@@ -209,11 +209,13 @@ class RiskSettings(BaseModel):
     # A payment later than the cache's newest projected event by more than this (event time)
     # is decided on the cache as it is, with the reason GRAPH_STALE.
     graph_stale_after_s: float = Field(default=300, gt=0)
-    # How long a batch may wait for the state projection to reach its payments' event time
-    # (within graph_stale_after_s) before it is decided anyway. Live, the projection is
-    # seconds behind and nothing waits; a history imported at full speed would otherwise be
-    # decided on profiles and totals not projected yet, unlike live. 0: never wait.
-    projection_wait_s: float = Field(default=2.0, ge=0, le=60)
+    # How long a historical batch waits for a state projection that makes no progress before
+    # it is decided anyway (it waits as long as the projection moves toward it: every event
+    # produced before the batch read, per partition). Live payments never wait; a history
+    # imported at full speed would otherwise be decided on state not projected yet, unlike
+    # live. The projection may pause while the ledger it follows commits a large batch, so
+    # this is seconds, not milliseconds. 0: never wait.
+    projection_wait_s: float = Field(default=30.0, ge=0, le=300)
     model_name: str = "paystream-fraud"
     model_poll_s: float = Field(default=10.0, gt=0)
     # Rules-only thresholds; a model version's tags of the same names override them.

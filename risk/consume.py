@@ -31,9 +31,11 @@ from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import Counter
 
 from paystream.bus.kafka import event_record, new_producer
+from paystream.contracts import TOPICS
 from paystream.contracts.events import PaymentAuthorized
 from paystream.retry import retrying
 from paystream.settings import Settings
+from paystream.stores.progress import progress_field
 from risk.intake import authorizations
 from risk.scorer import RiskScorer, ScoredBatch
 from risk.stages import STAGE_SECONDS, StageClock
@@ -122,6 +124,7 @@ async def decide_forever(
     )
     committer.consumer = consumer
     consumer.subscribe([kafka.topic("payments")], listener=committer)
+    sources = SourceEnds(settings, consumer)
     # A plain producer that sends each record at once: each batch waits for its own acks.
     producer = new_producer(kafka, low_latency=True)
     await consumer.start()
@@ -138,7 +141,7 @@ async def decide_forever(
             if records:
                 async with busy:
                     try:
-                        await _decide(settings, scorer, producer, records, marking)
+                        await _decide(settings, scorer, producer, records, marking, sources)
                     except asyncio.CancelledError:
                         log.warning("stopped mid-batch; exiting uncommitted (re-read on restart)")
                         on_fatal(75)
@@ -165,17 +168,58 @@ async def decide_forever(
         await consumer.stop()
 
 
+class SourceEnds:
+    """Where, in each partition the state projection reads, the events produced before a
+    batch end: what the projection must have read before a history's batch is decided."""
+
+    def __init__(self, settings: Settings, consumer: Any) -> None:
+        kafka = settings.kafka
+        self.consumer = consumer
+        # The domain topics (the projection's change-feed input carries no feature state).
+        self.partitions = [
+            TopicPartition(kafka.topic(topic), p)
+            for topic in TOPICS
+            for p in range(kafka.partitions)
+        ]
+
+    async def before(self, produced_ms: int) -> dict[str, int]:
+        """Per partition, the first offset produced after ``produced_ms`` (the batch's newest
+        create time), or the end offset where nothing was produced since."""
+        # Create times are in ms and a full-speed producer sends many records per ms: the
+        # bound is the first record of the *next* ms, so nothing of the batch's ms is left out.
+        after = produced_ms + 1
+        found = await self.consumer.offsets_for_times(dict.fromkeys(self.partitions, after))
+        bounds = {tp: at.offset for tp, at in found.items() if at is not None}
+        quiet = [tp for tp in self.partitions if tp not in bounds]
+        if quiet:
+            ends = await self.consumer.end_offsets(quiet)
+            bounds.update({tp: int(offset) for tp, offset in ends.items()})
+        return {progress_field(tp.topic, tp.partition): o for tp, o in bounds.items()}
+
+
 async def _score_when_projected(
-    settings: Settings, scorer: RiskScorer, batch: list[PaymentAuthorized]
+    settings: Settings,
+    scorer: RiskScorer,
+    batch: list[PaymentAuthorized],
+    sources: SourceEnds | None = None,
+    produced_ms: int | None = None,
 ) -> ScoredBatch:
-    """Score the batch once the state projection has reached it, or its wait is over."""
+    """Score the batch once the state projection has reached it, or its wait is over.
+
+    A historical batch waits while the projection makes progress toward it; it is decided
+    anyway once the projection has not moved for ``risk.projection_wait_s`` (an outage
+    degrades the features, it never stops decisions). A live batch never waits.
+    """
     score = retrying("risk")(scorer.score)
+    ends = None
+    if sources is not None and produced_ms is not None and scorer.is_history(batch):
+        ends = await sources.before(produced_ms)
     deadline = time.monotonic() + settings.risk.projection_wait_s
-    waited, waits = StageClock(), 0
+    waited, waits, seen = StageClock(), 0, None
     while True:
         clock = StageClock()
         patient = time.monotonic() < deadline
-        result: ScoredBatch = await asyncio.to_thread(score, batch, patient)
+        result: ScoredBatch = await asyncio.to_thread(score, batch, patient, ends)
         # The scorer lapped its own stages; what is left is the hop there and back.
         STAGE_SECONDS.labels("thread_hop").observe(max(clock.elapsed_s - result.elapsed_s, 0.0))
         if not result.behind:
@@ -185,6 +229,10 @@ async def _score_when_projected(
             return result
         waits += 1
         PROJECTION_WAITS.inc()
+        if result.progress != seen:
+            # Still moving: the wait restarts; only a stalled projection ends it.
+            seen = result.progress
+            deadline = time.monotonic() + settings.risk.projection_wait_s
         await asyncio.sleep(PROJECTION_POLL_S)
 
 
@@ -194,12 +242,14 @@ async def _decide(
     producer: Any,
     records: list[ConsumerRecord[bytes, bytes]],
     marking: set[asyncio.Task[None]],
+    sources: SourceEnds | None = None,
 ) -> None:
     batch = authorizations([r.value for r in records if r.value is not None])
     if not batch:
         return
     observe_consume_wait(records)
-    result = await _score_when_projected(settings, scorer, batch)
+    produced_ms = max(r.timestamp for r in records)
+    result = await _score_when_projected(settings, scorer, batch, sources, produced_ms)
     clock = StageClock()
     kafka, wire = settings.kafka, result.wire
     pending = []

@@ -17,8 +17,10 @@ share the hash tag ``{kind:id}``, :mod:`paystream.stores.redis`):
 The writes are the same idempotent members and earliest times the state projection writes,
 so whichever writer comes first, each payment is counted once. Because every read is bounded
 at the payment's own time and first sightings keep the minimum (``ZADD LT``), a replay
-computes the same features as the first pass. Profiles and totals are read once per customer
-and merchant in the batch, and each payment's stored decision once.
+computes the same features as the first pass. Profiles are read once per customer and
+merchant in the batch, and each payment's stored decision once. Nothing is read from the
+projected running totals: the customer's earlier payments come from its own history set, and
+the merchant's refund rate from its refunds and payments in event time.
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ from redis.exceptions import NoScriptError
 from paystream.contracts.events import PaymentAuthorized
 from paystream.contracts.fraud_features import DAY_WINDOWS, DayWindows, MerchantFraud, Window
 from paystream.contracts.served import ServedKeys
-from paystream.ledger.totals import Totals
 from paystream.stores.graph_cache import GRAPH_CACHE_TTL_S
-from paystream.stores.merchant_fraud import MERCHANT_TTL_S, READ_RATE
+from paystream.stores.merchant_fraud import MERCHANT_TTL_S, READ_RATE, REFUND_SPAN_MS
+from paystream.stores.progress import PartitionProgress, parse_progress
 from paystream.stores.redis import (
     DAY_MS,
     WINDOW_KEY_TTL_S,
@@ -46,7 +48,6 @@ from paystream.stores.redis import (
     encode_member,
     epoch_ms,
     load_scripts,
-    parse_totals,
 )
 
 SEEN_TTL_S = 400 * 86400
@@ -68,42 +69,53 @@ local out = window_read(KEYS[1], span, at, ARGV[5])
 local here = window_read(KEYS[2], span, at, ARGV[5])
 for i = 1, 4 do out[#out + 1] = here[i] end
 """
-# The day windows of one month-long set (members as the windows'): adds the payment, trims
-# what is older than the newest member by more than the month (a replayed old stretch trims
-# nothing a later payment reads), then counts the 7 and 30 days up to ``at`` and the earlier
-# payments in this currency, and their sum, over 1, 7 and 30 days.
+# The day windows of one customer set (members as the windows'): adds the payment, trims what
+# is older than the newest member by more than ``keep`` (a replayed old stretch trims nothing
+# a later payment reads), then counts the 7 and 30 days up to ``at`` and the earlier payments
+# in this currency, and their sum, over 1, 7 and 30 days. With ``whole`` the set holds the
+# customer's whole history, and three more values follow: its earlier payments in every
+# currency, and in this currency their count and sum.
 _DAYS = """
-local function days(key, keep, ttl)
+local function days(key, keep, ttl, whole)
   redis.call('ZADD', key, ARGV[3], ARGV[4])
   local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')[2]
   redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('(%.0f', tonumber(newest) - keep))
   redis.call('EXPIRE', key, ttl)
-  local rows = redis.call('ZRANGEBYSCORE', key, string.format('(%.0f', at - 30 * 86400000),
-    string.format('%.0f', at), 'WITHSCORES')
+  local from = whole and '-inf' or string.format('(%.0f', at - 30 * 86400000)
+  local rows = redis.call('ZRANGEBYSCORE', key, from, string.format('%.0f', at), 'WITHSCORES')
   local spans = {86400000, 7 * 86400000, 30 * 86400000}
   local week, month, n, sum = 0, 0, {0, 0, 0}, {0, 0, 0}
+  local before, before_n, before_sum = 0, 0, 0
   for i = 1, #rows, 2 do
     local t = tonumber(rows[i + 1])
-    month = month + 1
+    if t > at - spans[3] then month = month + 1 end
     if t > at - spans[2] then week = week + 1 end
     if rows[i] ~= ARGV[4] then
+      before = before + 1
       local value, cur = string.match(rows[i], '|(%-?%d+)|(%u+)$')
       if cur == ARGV[5] then
+        before_n = before_n + 1
+        before_sum = before_sum + tonumber(value)
         for j = 1, 3 do
           if t > at - spans[j] then n[j] = n[j] + 1; sum[j] = sum[j] + tonumber(value) end
         end
       end
     end
   end
-  return {week, month, n[1], n[2], n[3], sum[1], sum[2], sum[3]}
+  local out = {week, month, n[1], n[2], n[3], sum[1], sum[2], sum[3]}
+  if whole then
+    out[9], out[10], out[11] = before, before_n, before_sum
+  end
+  return out
 end
 """
 # KEYS: window, merchant window, seen:device, seen:country, links, fraud, days, merchant days.
 # ARGV: span, window TTL, at, member, currency, device, country, seen TTL, card, links TTL,
-# max links ('' for an absent device, country or card), days kept (ms), days TTL.
+# max links ('' for an absent device, country or card), merchant days kept (ms) and TTL, the
+# whole history's kept (ms) and TTL.
 # Returns 8 window counts; this device's first sighting and the customer's earliest of any
-# device; the same for countries; the fraud flag's time; 8 day-window values everywhere and
-# 8 at this merchant; then the links up to ``at``.
+# device; the same for countries; the fraud flag's time; 11 day-window and history values
+# everywhere and 8 day-window values at this merchant; then the links up to ``at``.
 PAYER = Script(
     WINDOW_READ_LUA
     + _WINDOWS
@@ -125,10 +137,10 @@ if ARGV[6] ~= '' then redis.call('ZADD', KEYS[5], 'LT', ARGV[3], 'device|' .. AR
 if ARGV[9] ~= '' then redis.call('ZADD', KEYS[5], 'LT', ARGV[3], 'card|' .. ARGV[9]) end
 redis.call('EXPIRE', KEYS[5], ARGV[10])
 out[#out + 1] = redis.call('GET', KEYS[6])
-for k = 7, 8 do
-  local d = days(KEYS[k], tonumber(ARGV[12]), ARGV[13])
-  for i = 1, 8 do out[#out + 1] = d[i] end
-end
+local everywhere = days(KEYS[7], tonumber(ARGV[14]), ARGV[15], true)
+for i = 1, 11 do out[#out + 1] = everywhere[i] end
+local here = days(KEYS[8], tonumber(ARGV[12]), ARGV[13], false)
+for i = 1, 8 do out[#out + 1] = here[i] end
 local links = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[3], 'LIMIT', 0, ARGV[11])
 for i = 1, #links do out[#out + 1] = links[i] end
 return out
@@ -157,12 +169,25 @@ return 1
 """
 )
 SCRIPTS = (PAYER, INSTRUMENT, STORE, READ_RATE)
-#: A customer's month of authorizations is kept this long past its newest (the 30-day window,
-#: and a day's slack for payments a little out of order).
+#: A customer's month of authorizations at one merchant is kept this long past its newest (the
+#: 30-day window, and a day's slack for payments a little out of order).
 DAYS_KEEP_MS = 31 * DAY_MS
 DAYS_TTL_S = 32 * 86400
+#: Its whole history across merchants (the earlier payments a mean and a count are taken of).
+HISTORY_KEEP_MS = 400 * DAY_MS
+HISTORY_TTL_S = 400 * 86400
 # Offsets in the payer's reply (see PAYER).
-_DAYS_AT, _LINKS_AT = 13, 29
+_DAYS_AT, _LOCAL_DAYS_AT, _LINKS_AT = 13, 24, 32
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """A customer's payments before this one: in every currency, and in this payment's
+    currency with their sum (minor units)."""
+
+    count: int
+    in_currency: int
+    in_currency_minor: int
 
 
 @dataclass(frozen=True)
@@ -203,10 +228,8 @@ class RedisFacts:
     card: Window | None
     device: Window | None
     local: LocalWindows
-    customer_totals: dict[str, Totals]
     customer_profile: dict[str, str]
     merchant_profile: dict[str, str]
-    merchant_totals: dict[str, Totals]
     device_first_seen_ms: int | None
     country_first_seen_ms: int | None
     # Earliest sighting of any device / country of the customer: None when never seen.
@@ -218,6 +241,12 @@ class RedisFacts:
     graph_mark_ms: int | None = None
     customer_days: DayWindows | None = None
     merchant_fraud: MerchantFraud | None = None
+    # The customer's earlier payments (its whole history, up to the payment's time).
+    earlier: Earlier = field(default_factory=lambda: Earlier(0, 0, 0))
+    # The merchant's (payments, refunds) of the last 30 days, this payment included.
+    merchant_refunds: tuple[int, int] = (0, 0)
+    # The state projection's position per source partition (the same for the whole batch).
+    progress: dict[str, PartitionProgress] = field(default_factory=dict)
 
 
 def _ms(value: Any) -> int | None:
@@ -285,16 +314,20 @@ class RiskRedis:
                 MAX_LINKS,
                 DAYS_KEEP_MS,
                 DAYS_TTL_S,
+                HISTORY_KEEP_MS,
+                HISTORY_TTL_S,
             )
             pipe.evalsha(
                 READ_RATE.sha,
-                2,
+                3,
                 keys.merchant_payments(m),
                 keys.merchant_frauds(m),
+                keys.merchant_refunds(m),
                 head[2],
                 e.payment_id,
                 self.label_delay_ms,
                 MERCHANT_TTL_S,
+                REFUND_SPAN_MS,
                 *(d * DAY_MS for d in DAY_WINDOWS),
             )
             instruments: tuple[tuple[WindowKind, str | None], ...] = (
@@ -318,12 +351,11 @@ class RiskRedis:
             pipe.hgetall(self.served.decision(e.payment_id))
         customers, merchants = self._owners(events)
         for c in customers:
-            pipe.hgetall(keys.totals("customer", c))
             pipe.hgetall(keys.profile("customer", c))
         for m in merchants:
             pipe.hgetall(keys.profile("merchant", m))
-            pipe.hgetall(keys.totals("merchant", m))
         pipe.get(keys.graph_mark)
+        pipe.hgetall(keys.progress)
         return list(pipe.execute())
 
     def _facts(self, events: Sequence[PaymentAuthorized], replies: list[Any]) -> list[RedisFacts]:
@@ -335,9 +367,10 @@ class RiskRedis:
             device = next(it) if e.device_id else None
             per_payment.append((e, payer, rate, card, device, dict(next(it))))
         customers, merchants = self._owners(events)
-        owned = {c: (parse_totals(next(it)), dict(next(it))) for c in customers}
-        shops = {m: (dict(next(it)), parse_totals(next(it))) for m in merchants}
+        owned = {c: dict(next(it)) for c in customers}
+        shops = {m: dict(next(it)) for m in merchants}
         mark = _ms(next(it))
+        progress = parse_progress(next(it))
         return [
             self._one(
                 e,
@@ -349,6 +382,7 @@ class RiskRedis:
                 owned[e.customer_id],
                 shops[e.merchant_id],
                 mark,
+                progress,
             )
             for e, payer, rate, card, device, stored in per_payment
         ]
@@ -361,9 +395,10 @@ class RiskRedis:
         card: list[Any] | None,
         device: list[Any] | None,
         stored: dict[str, str],
-        customer: tuple[dict[str, Totals], dict[str, str]],
-        merchant: tuple[dict[str, str], dict[str, Totals]],
+        customer: dict[str, str],
+        merchant: dict[str, str],
         mark: int | None,
+        progress: dict[str, PartitionProgress],
     ) -> RedisFacts:
         def windows(reply: list[Any] | None) -> tuple[Window | None, Window | None]:
             if reply is None:
@@ -397,12 +432,10 @@ class RiskRedis:
                 here or Window(),
                 card_local,
                 device_local,
-                _days(payer[_DAYS_AT + 8 : _DAYS_AT + 16]),
+                _days(payer[_LOCAL_DAYS_AT : _LOCAL_DAYS_AT + 8]),
             ),
-            customer_totals=customer[0],
-            customer_profile=customer[1],
-            merchant_profile=merchant[0],
-            merchant_totals=merchant[1],
+            customer_profile=customer,
+            merchant_profile=merchant,
             device_first_seen_ms=_ms(payer[8]),
             earliest_device_ms=_ms(payer[9]),
             country_first_seen_ms=_ms(payer[10]),
@@ -410,7 +443,10 @@ class RiskRedis:
             stored=stored,
             graph=graph,
             graph_mark_ms=mark,
+            progress=progress,
             customer_days=_days(payer[_DAYS_AT : _DAYS_AT + 8]),
+            earlier=Earlier(*map(int, payer[_DAYS_AT + 8 : _LOCAL_DAYS_AT])),
+            merchant_refunds=(int(rate[6]), int(rate[7])),
             # READ_RATE's pairs: (payments, known frauds) per window.
             merchant_fraud=MerchantFraud(
                 payments=(int(rate[0]), int(rate[2]), int(rate[4])),

@@ -10,11 +10,12 @@ same event id and every consumer drops it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 
@@ -23,17 +24,20 @@ from paystream.contracts.fraud_features import (
     FeatureInputs,
     GraphView,
     compute_features,
+    country_signals,
+    first_sighting,
     to_matrix,
 )
+from paystream.contracts.fraud_rules import Reason, decide, evaluate_rules, most_severe
 from paystream.contracts.served import StoredDecision
 from paystream.settings import RiskSettings
 from paystream.stores.fraud_model import FraudModel
+from paystream.stores.progress import reached
 from paystream.stores.redis import epoch_ms
 from risk.graph_cache import CachedGraph
 from risk.graph_gremlin import RiskGraph
 from risk.lookup import RedisFacts, RiskRedis
 from risk.model import ModelHolder
-from risk.rules import Reason, decide, evaluate_rules, most_severe
 from risk.stages import StageClock
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,8 @@ class ScoredBatch:
     wire: dict[str, bytes] = field(default_factory=dict)
     # Nothing decided: the state projection is behind these payments (``score(patient=True)``).
     behind: bool = False
+    # When behind, the projection's progress as read: the caller waits while it moves.
+    progress: tuple[Any, ...] = ()
 
 
 def feature_inputs(
@@ -75,21 +81,18 @@ def feature_inputs(
     """
     windows = facts.local if local else facts
     currency, at = e.amount.currency, epoch_ms(e.occurred_at)
-    own = facts.customer_totals.get(currency)
-    mean = own.captured_minor / own.captured_count if own and own.captured_count else None
-    prior = sum(t.captured_count for t in facts.customer_totals.values())
+    # The customer's earlier payments, read in event time from its own history (which this
+    # agent writes in order), not from the projected totals: a history imported at any speed
+    # then reads what was true at each payment, as the offline features do.
+    earlier = facts.earlier
+    mean = earlier.in_currency_minor / earlier.in_currency if earlier.in_currency else None
     home = facts.customer_profile.get("country")
     guest = facts.customer_profile.get("guest")
-    # "New" needs a past: a customer's very first device or country is not new, it is all
-    # there is (None, and NO_HISTORY says so). Replays see the same minima, hence the same.
-    new_device = _first_sighting(facts.device_first_seen_ms, facts.earliest_device_ms, at)
-    foreign = None if e.ip_country is None or home is None else e.ip_country != home
-    new_country = _first_sighting(facts.country_first_seen_ms, facts.earliest_country_ms, at)
-    if new_country is not None and foreign is not True:
-        # Coming home, or an unknown home: not a new-country signal.
-        new_country = False if foreign is False else None
-    merchant_captured = sum(t.captured_count for t in facts.merchant_totals.values())
-    merchant_refunds = sum(t.refund_count for t in facts.merchant_totals.values())
+    new_device = first_sighting(facts.device_first_seen_ms, facts.earliest_device_ms, at)
+    new_country, foreign = country_signals(
+        e.ip_country, home, facts.country_first_seen_ms, facts.earliest_country_ms, at
+    )
+    paid_30d, refunded_30d = facts.merchant_refunds
     return FeatureInputs(
         amount_minor=e.amount.amount_minor,
         currency=currency,
@@ -97,24 +100,18 @@ def feature_inputs(
         card=windows.card,
         device=windows.device,
         customer_mean_minor=mean,
-        customer_prior_payments=prior,
+        customer_prior_payments=earlier.count,
         customer_guest=None if guest is None else guest == "1",
         new_device=new_device,
         new_country=new_country,
         foreign_country=foreign,
-        merchant_refund_rate=merchant_refunds / merchant_captured if merchant_captured else None,
+        merchant_refund_rate=refunded_30d / paid_30d if paid_30d else None,
         merchant_category=facts.merchant_profile.get("category"),
         graph=graph,
         customer_days=windows.customer_days,
         # The merchant's own payments and chargebacks: the same evidence in either view.
         merchant_fraud=facts.merchant_fraud,
     )
-
-
-def _first_sighting(first_ms: int | None, earliest_ms: int | None, at_ms: int) -> bool | None:
-    if first_ms is None or earliest_ms is None or earliest_ms >= at_ms:
-        return None
-    return first_ms >= at_ms
 
 
 class RiskScorer:
@@ -162,7 +159,12 @@ class RiskScorer:
 
         return wait
 
-    def score(self, batch: Sequence[PaymentAuthorized], patient: bool = False) -> ScoredBatch:
+    def score(
+        self,
+        batch: Sequence[PaymentAuthorized],
+        patient: bool = False,
+        ends: Mapping[str, int] | None = None,
+    ) -> ScoredBatch:
         """Decide every authorization in the batch and store the decisions in Redis.
 
         With ``patient``, a batch that the state projection has not reached yet (in event
@@ -174,8 +176,9 @@ class RiskScorer:
         graph_wait = self._graph_views(unique)
         facts = self.redis.gather(unique)
         clock.lap("features")
-        if patient and self._projection_behind(unique, facts):
-            return ScoredBatch(behind=True, elapsed_s=clock.elapsed_s)
+        if patient and self._projection_behind(unique, facts, ends):
+            seen = tuple(sorted(facts[0].progress.items())) if facts else ()
+            return ScoredBatch(behind=True, elapsed_s=clock.elapsed_s, progress=seen)
         views = graph_wait(facts)
         clock.lap("graph")
         result = ScoredBatch()
@@ -206,22 +209,36 @@ class RiskScorer:
         SCORE_SECONDS.observe(result.elapsed_s)
         return result
 
-    def _projection_behind(
-        self, events: Sequence[PaymentAuthorized], facts: Sequence[RedisFacts]
-    ) -> bool:
-        """Whether a *historical* batch is ahead of the state projection in event time.
+    def is_history(self, events: Sequence[PaymentAuthorized]) -> bool:
+        """Whether a batch is history: all of it older than the live bound of the wall clock.
 
-        Only history waits: a live payment (event time within the stale bound of the wall
-        clock) is never held, so an outage of the projection or a client clock running ahead
-        cannot slow live decisions. The mark is the newest event time the Redis projection
-        has written, from every topic.
+        Only history waits for the projection: a live payment is never held, so an outage of
+        the projection or a client clock running ahead cannot slow live decisions.
         """
         tolerance_ms = self.settings.graph_stale_after_s * 1000
         newest = max((epoch_ms(e.occurred_at) for e in events), default=None)
-        if newest is None or newest > epoch_ms(self.clock()) - tolerance_ms:
+        return newest is not None and newest <= epoch_ms(self.clock()) - tolerance_ms
+
+    def _projection_behind(
+        self,
+        events: Sequence[PaymentAuthorized],
+        facts: Sequence[RedisFacts],
+        ends: Mapping[str, int] | None,
+    ) -> bool:
+        """Whether a historical batch is ahead of the state projection in event time.
+
+        With ``ends`` (per source partition, the offset where the events produced before the
+        batch end) the test is per partition (:func:`paystream.stores.progress.reached`);
+        without, it falls back to the newest event time the projection wrote from every
+        topic, within the stale bound.
+        """
+        if not self.is_history(events):
             return False
+        newest = max(epoch_ms(e.occurred_at) for e in events)
+        if ends is not None:
+            return not reached(facts[0].progress, ends)
         mark = facts[0].graph_mark_ms
-        return mark is None or newest > mark + tolerance_ms
+        return mark is None or newest > mark + self.settings.graph_stale_after_s * 1000
 
     def _verdict(self, rules_score: float, p: float | None, model: FraudModel | None) -> Decision:
         # The decision the rules' score and the model's probability ``p`` earn together.

@@ -31,15 +31,6 @@ from typing import Any
 from rich.progress import Progress
 
 from ingest.publish import Pacer
-from ingest.transactions.reader import (
-    BadRow,
-    ColumnMapping,
-    RowReader,
-    Transaction,
-    file_rows,
-    load_mapping,
-    read_transactions,
-)
 from paystream.contracts.deadletter import DeadLetter
 from paystream.contracts.events import (
     CustomerRegistered,
@@ -50,6 +41,15 @@ from paystream.contracts.events import (
     RefundIssued,
     RefundReason,
     event_id_for,
+)
+from paystream.datasets.transactions import (
+    BadRow,
+    ColumnMapping,
+    RowReader,
+    Transaction,
+    file_rows,
+    load_mapping,
+    read_transactions,
 )
 from paystream.errors import ConfigurationError
 from paystream.money import Money

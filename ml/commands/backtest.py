@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,11 +15,35 @@ from paystream.settings import get_settings
 
 if TYPE_CHECKING:
     from ml.fraud.dataset import FraudDataset
+    from ml.fraud.history_backtest import HistoryRequest
 
 app = typer.Typer(
     help="Backtest detectors on the risk agent's logged decisions and known labels.",
     no_args_is_help=True,
 )
+
+
+class FeatureSource(StrEnum):
+    """Which feature vectors a backtest judges the detectors on."""
+
+    OFFLINE = "offline"
+    LOGGED = "logged"
+
+
+def _history_request(
+    history: Path | None,
+    mapping: Path | None,
+    id_prefix: str | None,
+    chargeback_delay_days: float,
+    namespace: str | None,
+) -> HistoryRequest | None:
+    from ml.fraud.history_backtest import HistoryRequest
+    from paystream.contracts.history import namespace_for
+
+    if history is None:
+        return None
+    name = namespace or namespace_for(history)
+    return HistoryRequest(history, name, mapping, id_prefix, chargeback_delay_days)
 
 
 def _date(value: str | None) -> date | None:
@@ -63,6 +89,32 @@ def fraud(
     threads: Annotated[
         int | None, typer.Option(min=1, help="CPU threads for fitting (default: all cores).")
     ] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            "--history",
+            help="A labelled history file (CSV, CSV.gz, Parquet): backtest it on offline "
+            "features computed by the lakehouse, without touching the live stores.",
+        ),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(help="The history's YAML column mapping (default: FILE.mapping.yaml)."),
+    ] = None,
+    id_prefix: Annotated[str | None, typer.Option(help="Prefix for the history's ids.")] = None,
+    chargeback_delay_days: Annotated[
+        float, typer.Option(min=0, help="Days from a fraud payment to its chargeback.")
+    ] = 7.0,
+    namespace: Annotated[
+        str | None, typer.Option(help="The history's name in the lakehouse (default: its stem).")
+    ] = None,
+    features: Annotated[
+        FeatureSource | None,
+        typer.Option(
+            help="offline: point-in-time features of --history; logged: the vectors the "
+            "agent scored (audits). Default: offline with --history, else logged."
+        ),
+    ] = None,
 ) -> None:
     """Judge the rules, the model and a logistic-regression baseline as they would have lived.
 
@@ -72,10 +124,17 @@ def fraud(
     --test-days. On each test day, cards already known to be compromised leave the ranking.
     Prints AUC ROC, Average Precision and Card Precision@k for each detector and logs the
     run to MLflow (experiment paystream-fraud-backtest).
+
+    With --history FILE the vectors are the file's offline features instead: the lakehouse
+    reads the file with the import's mapping and computes every payment's features point in
+    time, with the agent's own transforms, and labels come from the file.
     """
     from ml.fraud.backtest import Protocol
     from ml.fraud.backtest_job import run_backtest
     from ml.fraud.train import TrainConfig
+
+    request = _history_request(history, mapping, id_prefix, chargeback_delay_days, namespace)
+    offline = request is not None and features is not FeatureSource.LOGGED
 
     protocol = Protocol(train_days, delay_days, test_days, folds, k, _date(test_end))
     config = TrainConfig(model_name=model_name, seed=seed, threads=threads)
@@ -91,9 +150,10 @@ def fraud(
             get_settings(),
             protocol,
             config,
-            payment_prefix=payment_prefix,
+            payment_prefix=payment_prefix or (id_prefix or "" if request else ""),
             promote=promote,
             on_status=status.update,
             on_data=loaded,
+            history=request if offline else None,
         )
     print_backtest(run, model_name)

@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from ml.fraud.backtest import Backtest, FoldResult, Protocol, backtest
 from ml.fraud.backtest_log import Logged, log_backtest
 from ml.fraud.dataset import FraudDataset, load_dataset
+from ml.fraud.history_backtest import HistoryRequest, build_offline_features
+from ml.fraud.offline_dataset import load_offline_dataset
 from ml.fraud.train import TrainConfig
+from paystream.contracts.history import HistoryPaths
 from paystream.settings import Settings
 
 
@@ -35,6 +38,7 @@ def run_backtest(
     promote: bool = False,
     on_status: Callable[[str], None] = _quiet,
     on_data: Callable[[FraudDataset], None] | None = None,
+    history: HistoryRequest | None = None,
 ) -> BacktestRun:
     """Backtest the rules, the model and the logistic baseline on the logged decisions.
 
@@ -43,11 +47,22 @@ def run_backtest(
         promote: register the newest fold's model and promote it when it beats the champion.
         on_status: told what the run is doing, for a status line.
         on_data: given the dataset once it is read, before any fold is fitted.
+        history: backtest this file on its offline features instead of the logged decisions.
     """
-    on_status("reading decisions and labels from the ledger replica")
-    dataset = load_dataset(
-        settings.mysql, settings.lakehouse, label_source="ledger", payment_prefix=payment_prefix
-    )
+    if history is None:
+        on_status("reading decisions and labels from the ledger replica")
+        dataset = load_dataset(
+            settings.mysql,
+            settings.lakehouse,
+            label_source="ledger",
+            payment_prefix=payment_prefix,
+        )
+    else:
+        on_status("computing the history's offline features (Spark)")
+        build_offline_features(history)
+        on_status("reading the offline features")
+        paths = HistoryPaths.of(settings.lakehouse.root, history.namespace)
+        dataset = load_offline_dataset(paths.features)
     if on_data is not None:
         on_data(dataset)
     on_status("fitting and scoring folds")

@@ -137,6 +137,37 @@ class FeatureInputs:
     merchant_fraud: MerchantFraud | None = None
 
 
+def first_sighting(first_ms: int | None, earliest_ms: int | None, at_ms: int) -> bool | None:
+    """Whether a device or country is seen for the first time at ``at_ms``.
+
+    ``first_ms`` is when the customer first used this one, ``earliest_ms`` when it first used
+    any. "New" needs a past: a customer's very first device or country is not new, it is all
+    there is (``None``). A replay sees the same minima, hence the same answer.
+    """
+    if first_ms is None or earliest_ms is None or earliest_ms >= at_ms:
+        return None
+    return first_ms >= at_ms
+
+
+def country_signals(
+    ip_country: str | None,
+    home: str | None,
+    first_ms: int | None,
+    earliest_ms: int | None,
+    at_ms: int,
+) -> tuple[bool | None, bool | None]:
+    """``(new_country, foreign_country)`` of a payment from ``ip_country``.
+
+    A new country counts only abroad: coming home, or an unknown home, is not a new-country
+    signal.
+    """
+    foreign = None if ip_country is None or home is None else ip_country != home
+    new_country = first_sighting(first_ms, earliest_ms, at_ms)
+    if new_country is not None and foreign is not True:
+        new_country = False if foreign is False else None
+    return new_country, foreign
+
+
 def _major(amount_minor: float, currency: str) -> float:
     # A model feature, not money: the major-unit amount as a float is what the model expects.
     return float(amount_minor) / float(10 ** currency_exponent(currency))

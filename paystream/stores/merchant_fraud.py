@@ -13,20 +13,26 @@ Two sorted sets per merchant, under the hash tag ``{merchant:id}`` so one script
   risk agent writes the ones it decides, so the denominator does not wait for the projection;
 * ``frauds``: ``"{payment}|{label ms}"`` scored by the payment's authorization time, written
   by the projection on a ``fraud_chargeback`` refund. A second chargeback of one payment keeps
-  the earliest label, so a replay or a duplicate leaves one member.
+  the earliest label, so a replay or a duplicate leaves one member;
+* ``refunds``: refund ids of every reason, scored by issue time, written by the projection:
+  the merchant's refund rate is its refunds over its payments in the last 30 days, both in
+  event time, so a history imported at any speed reads what was true at each payment.
 
 Every write is idempotent (``ZADD LT`` keeps the earliest time), so a replay changes nothing.
 """
 
 from __future__ import annotations
 
-from paystream.stores.redis import DAY_MS, Script
+from paystream.stores.redis import DAY_MS, WINDOW_SLACK_MS, Script
 
-#: How long a merchant's payments and frauds are kept: the longest window after the delay.
-MERCHANT_KEEP_MS = 40 * DAY_MS
-MERCHANT_TTL_S = 60 * 86400
+#: How long a merchant's payments, frauds and refunds are kept: the longest window after the
+#: delay, and the windows' slack for an agent deciding a history behind the projection.
+MERCHANT_KEEP_MS = 37 * DAY_MS + WINDOW_SLACK_MS
+#: The span of the merchant's refund rate.
+REFUND_SPAN_MS = 30 * DAY_MS
+MERCHANT_TTL_S = 120 * 86400
 
-# KEYS: payments. ARGV: TTL, keep ms, then (auth ms, payment id) pairs. Trims relative to
+# KEYS: payments (or refunds). ARGV: TTL, keep ms, then (time ms, member) pairs. Trims relative to
 # the newest payment, so a replayed old stretch never trims what a later one still reads.
 RECORD_PAYMENTS = Script(
     """
@@ -63,9 +69,10 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 1
 """
 )
-# KEYS: payments, frauds. ARGV: at ms, payment id, label delay ms, TTL, then the windows' spans
-# in ms. Records the payment, then returns (payments, known frauds) per window: authorized in
-# (at - delay - span, at - delay], and for frauds labelled no later than ``at``.
+# KEYS: payments, frauds, refunds. ARGV: at ms, payment id, label delay ms, TTL, refund span
+# ms, then the windows' spans in ms. Records the payment, then returns (payments, known frauds)
+# per window: authorized in (at - delay - span, at - delay], and for frauds labelled no later
+# than ``at``; then the payments and the refunds of (at - refund span, at].
 READ_RATE = Script(
     """
 local at, delay = tonumber(ARGV[1]), tonumber(ARGV[3])
@@ -76,7 +83,7 @@ local widest = tonumber(ARGV[#ARGV])
 local frauds = redis.call('ZRANGEBYSCORE', KEYS[2], string.format('(%.0f', hi - widest),
   string.format('%.0f', hi), 'WITHSCORES')
 local out = {}
-for j = 5, #ARGV do
+for j = 6, #ARGV do
   local lo = hi - tonumber(ARGV[j])
   out[#out + 1] = redis.call('ZCOUNT', KEYS[1], string.format('(%.0f', lo),
     string.format('%.0f', hi))
@@ -87,6 +94,9 @@ for j = 5, #ARGV do
   end
   out[#out + 1] = known
 end
+local lo = string.format('(%.0f', at - tonumber(ARGV[5]))
+out[#out + 1] = redis.call('ZCOUNT', KEYS[1], lo, string.format('%.0f', at))
+out[#out + 1] = redis.call('ZCOUNT', KEYS[3], lo, string.format('%.0f', at))
 return out
 """
 )

@@ -150,10 +150,9 @@ class RedisKeys:
         return f"{prefix}:win" if merchant_id is None else f"{prefix}:mwin:{merchant_id}"
 
     def days(self, customer_id: str, merchant_id: str | None = None) -> str:
-        """Sorted set of a customer's authorizations over the last month (the day windows).
-
-        Across every merchant, or at ``merchant_id`` only, as :meth:`window`.
-        """
+        """Sorted set of a customer's authorizations: its whole history across every merchant
+        (the day windows and the lifetime before each payment), or the last month at
+        ``merchant_id`` only (as :meth:`window`)."""
         prefix = self.entity("customer", customer_id)
         return f"{prefix}:days" if merchant_id is None else f"{prefix}:mdays:{merchant_id}"
 
@@ -164,6 +163,10 @@ class RedisKeys:
     def merchant_frauds(self, merchant_id: str) -> str:
         """A merchant's charged-back payments (``"{payment}|{label ms}"``), by auth time."""
         return f"{self.namespace}:{{merchant:{merchant_id}}}:frauds"
+
+    def merchant_refunds(self, merchant_id: str) -> str:
+        """A merchant's refunds of every reason (members: refund ids), scored by issue time."""
+        return f"{self.namespace}:{{merchant:{merchant_id}}}:refunds"
 
     def seen(self, customer_id: str, what: str) -> str:
         """Zset of a customer's devices or countries, scored by first sighting (epoch ms)."""
@@ -189,6 +192,12 @@ class RedisKeys:
     def graph_mark(self) -> str:
         """The newest event time the projection has written to the graph cache."""
         return f"{self.namespace}:graph:mark"
+
+    @property
+    def progress(self) -> str:
+        """Hash of the state projection's progress per source partition: field
+        ``{topic}:{partition}``, value ``{next offset}:{newest event ms}``."""
+        return f"{self.namespace}:progress"
 
 
 def _check_kind(kind: str, allowed: Any) -> None:
@@ -289,9 +298,11 @@ local function window_trim(key, span, ttl)
 end
 """
 #: Members are kept this much longer than the window spans: the risk agent reads the windows
-#: at each payment's own time and may run behind the projection (a history imported at full
-#: speed), so a trim relative to the projection's newest event must not cut what it reads.
-WINDOW_SLACK_MS = 7 * DAY_MS
+#: at each payment's own time and may run behind the projection, by as much as a whole history
+#: imported at full speed (the projection can finish it before the agent is half-way), so a
+#: trim relative to the projection's newest event must not cut what the agent still reads.
+#: A history of up to this many days then reads exactly what a live-paced one does.
+WINDOW_SLACK_MS = 60 * DAY_MS
 WINDOW = Script(
     WINDOW_READ_LUA
     + """

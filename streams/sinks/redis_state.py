@@ -41,6 +41,7 @@ from paystream.contracts.events import (
 from paystream.errors import ServiceUnavailableError
 from paystream.ledger.totals import Totals
 from paystream.settings import RedisSettings
+from paystream.stores.progress import PROGRESS, progress_field
 from paystream.stores.redis import (
     DAY_MS,
     HOUR_MS,
@@ -168,6 +169,30 @@ class RedisStateSink:
             self._merchant_fraud.apply(item.event for item in batch)
             # After the windows and totals; the mark, written last, says all of it is there.
             self._graph.apply(item.event for item in batch)
+            # Last of all: a risk agent deciding history reads this to know the batch is in.
+            self._progress(batch)
+
+    def _progress(self, batch: Sequence[Envelope]) -> None:
+        """Record, per source partition, the next offset and its last applied event's time."""
+        reached: dict[str, tuple[int, int]] = {}
+        for item in batch:
+            name = progress_field(item.topic, item.partition)
+            offset = reached.get(name, (0, 0))[0]
+            if item.offset + 1 > offset:
+                reached[name] = (item.offset + 1, epoch_ms(item.event.occurred_at))
+        if not reached:
+            return
+        args = [value for name, (o, t) in reached.items() for value in (name, o, t)]
+        for attempt in (1, 2):
+            pipe: Any = self._client.pipeline(transaction=False)
+            pipe.evalsha(PROGRESS.sha, 1, self.keys.progress, *args)
+            try:
+                pipe.execute()
+                return
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                load_scripts(self._client, PROGRESS)
 
     def _execute(self, chunk: Sequence[_Op]) -> None:
         try:

@@ -15,11 +15,11 @@ from paystream.contracts.events import (
     SessionStarted,
 )
 from paystream.contracts.fraud_features import GraphView
+from paystream.contracts.fraud_rules import Reason
 from paystream.money import Money
 from risk.graph_cache import CachedGraph
 from risk.lookup import RiskRedis
 from risk.model import ModelHolder
-from risk.rules import Reason
 from risk.scorer import RiskScorer
 from streams.sinks.port import Envelope, LedgerSnapshot
 from streams.sinks.redis_state import RedisStateSink

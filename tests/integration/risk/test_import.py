@@ -25,9 +25,9 @@ from harness.worlds import create_world
 from ingest.simulator.foreign_csv import ForeignCsv, mapping_path
 from ingest.simulator.generator import SimulationConfig, simulate
 from ingest.transactions.importer import ImportPlan, run_import
-from ingest.transactions.reader import load_mapping
 from paystream.bus.kafka import topic_counts
 from paystream.contracts.fraud_features import DAY_WINDOWS
+from paystream.datasets.transactions import load_mapping
 from paystream.money import to_minor_units
 from paystream.stores.mysql import Database
 

@@ -233,6 +233,8 @@ def test_window_counts_and_amounts_at_the_1m_1h_24h_boundaries(sink, raw, unique
         authorized("p23h", now - timedelta(hours=23), 400),
         authorized("p25h", now - timedelta(hours=25), 800),
         authorized("p9d", now - timedelta(days=9), 1600),
+        # Older than the day and the slack together: trimmed on write.
+        authorized("p70d", now - timedelta(days=70), 1600),
     ]
     expected = WindowFeatures(
         count_1m=1,
@@ -249,12 +251,12 @@ def test_window_counts_and_amounts_at_the_1m_1h_24h_boundaries(sink, raw, unique
         assert sink.window_features(kind, entity, now) == expected
         key = f"{unique}:{{{kind}:{entity}}}:win"
         # Kept past the day (an agent behind the projection still reads it) but not counted;
-        # the 9-day-old member was trimmed on write, relative to the newest event.
-        assert raw.zcard(key) == 4
+        # the 70-day-old member was trimmed on write, relative to the newest event.
+        assert raw.zcard(key) == 5
         assert WINDOW_KEY_TTL_S - 60 < raw.ttl(key) <= WINDOW_KEY_TTL_S
     # A late, stale event cannot be re-added past the trim, whatever the arrival order.
-    sink.apply(envelopes([authorized("p10d", now - timedelta(days=10), 3200)]), LedgerSnapshot())
-    assert raw.zcard(f"{unique}:{{customer:c-1}}:win") == 4
+    sink.apply(envelopes([authorized("p71d", now - timedelta(days=71), 3200)]), LedgerSnapshot())
+    assert raw.zcard(f"{unique}:{{customer:c-1}}:win") == 5
     # Scoring as of an earlier moment sees nothing that happened after it.
     earlier = sink.window_features("customer", "c-1", now - timedelta(minutes=20))
     assert (earlier.count_1h, earlier.amount_1h_minor) == (1, 200)
@@ -328,11 +330,12 @@ def test_a_batch_goes_out_in_a_few_pipelined_round_trips(sink, monkeypatch):
     # card one per SCRIPT_PAIRS members: for the shared window and for the merchant's own.
     state = 3 * 400 + 2 * (400 + math.ceil(400 / SCRIPT_PAIRS) + 400)
     # The graph cache: 800 distinct uses (a device and the card per customer), each in two
-    # steps, then the mark; and one pipeline with one call recording the merchant's payments.
+    # steps, then the mark; one pipeline with one call recording the merchant's payments; and
+    # one with the projection's progress.
     uses = 800
-    assert commands == state + 2 * uses + 1 + 1
+    assert commands == state + 2 * uses + 1 + 1 + 1
     steps = math.ceil(uses / GRAPH_CHUNK)
-    assert len(pipelines) == math.ceil(state / CHUNK_COMMANDS) + 2 * steps + 1 + 1
+    assert len(pipelines) == math.ceil(state / CHUNK_COMMANDS) + 2 * steps + 1 + 1 + 1
     # Every write to the socket is a whole pipeline: one round trip per chunk, not per key.
     assert len(writes) == len(pipelines)
 

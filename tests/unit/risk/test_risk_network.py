@@ -7,10 +7,10 @@ from types import SimpleNamespace
 
 from paystream.contracts.events import Decision, PaymentAuthorized, event_id_for
 from paystream.contracts.fraud_features import GraphView, Window
+from paystream.contracts.fraud_rules import Reason
 from paystream.money import Money
 from paystream.settings import RiskSettings
 from risk.lookup import LocalWindows, RedisFacts
-from risk.rules import Reason
 from risk.scorer import RiskScorer
 
 AT = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -36,10 +36,8 @@ def facts(card: Window | None = None, local_card: Window | None = None) -> Redis
         card=card or ordinary,
         device=ordinary,
         local=LocalWindows(ordinary, local_card or ordinary, ordinary),
-        customer_totals={},
         customer_profile={"country": "Hong Kong", "guest": "0"},
         merchant_profile={"category": "retail"},
-        merchant_totals={},
         device_first_seen_ms=None,
         country_first_seen_ms=None,
         earliest_device_ms=None,

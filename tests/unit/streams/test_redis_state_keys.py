@@ -21,7 +21,8 @@ from paystream.ledger.totals import Totals
 from paystream.money import Money
 from paystream.settings import RedisSettings
 from paystream.stores.graph_cache import LINK_A, MARK
-from paystream.stores.merchant_fraud import MERCHANT_KEEP_MS, RECORD_PAYMENTS
+from paystream.stores.merchant_fraud import MERCHANT_KEEP_MS, MERCHANT_TTL_S, RECORD_PAYMENTS
+from paystream.stores.progress import PROGRESS
 from paystream.stores.redis import WINDOW, parse_totals, totals_fields
 from streams.sinks.port import Envelope, LedgerSnapshot
 from streams.sinks.redis_state import (
@@ -213,6 +214,14 @@ class RecordingClient:
         return hashlib.sha1(script.encode()).hexdigest()
 
 
+def expected_progress(batch):
+    """Per source partition: the next offset and the time of its last event in ``batch``."""
+    out = {}
+    for item in sorted(batch, key=lambda i: i.offset):
+        out[f"{item.topic}:{item.partition}"] = (item.offset + 1, epoch_ms(item.event.occurred_at))
+    return out
+
+
 def offline_sink(client):
     # Port 1 is closed; nothing connects because the client is replaced before any call.
     sink = RedisStateSink(RedisSettings(url=SecretStr("redis://127.0.0.1:1/0")), namespace="u")
@@ -260,15 +269,16 @@ def test_a_batch_is_one_pipeline_with_one_script_call_per_entity_then_merchants_
     )
     offline_sink(client).apply(sample_batch(), snapshot)
     # The state, the merchants' payments (one call per merchant), then the graph cache's two
-    # steps (customer slot, then device and card) and its mark: the batch's newest event time.
-    assert len(client.executed) == 5
-    merchants, first, second, mark = client.executed[1:]
+    # steps (customer slot, then device and card) and its mark: the batch's newest event time;
+    # last, the projection's progress per source partition.
+    assert len(client.executed) == 6
+    merchants, first, second, mark, progress = client.executed[1:]
     [(_, payments, _)] = merchants
     assert payments[:5] == (
         RECORD_PAYMENTS.sha,
         1,
         "u:{merchant:m-1}:payments",
-        60 * 86400,
+        MERCHANT_TTL_S,
         MERCHANT_KEEP_MS,
     )
     assert sorted(payments[6::2]) == [f"p-{i}" for i in range(5)]
@@ -278,6 +288,10 @@ def test_a_batch_is_one_pipeline_with_one_script_call_per_entity_then_merchants_
         "u:{device:d-1}:users",
     ]
     assert [a for _, a, _ in mark] == [(MARK.sha, 1, "u:graph:mark", NOW_MS)]
+    [(_, written, _)] = progress
+    assert written[:3] == (PROGRESS.sha, 1, "u:progress")
+    fields = {written[i]: written[i + 1 : i + 3] for i in range(3, len(written), 3)}
+    assert fields == expected_progress(sample_batch())
     names = [name for name, _, _ in client.executed[0]]
     assert not [n for n in names if "incr" in n]
     calls = [args for name, args, _ in client.executed[0] if name == "evalsha"]
@@ -309,7 +323,7 @@ def test_a_replayed_batch_plans_exactly_the_same_commands():
     batch, snapshot = sample_batch(), LedgerSnapshot()
     sink.apply(batch, snapshot)
     sink.apply(batch, snapshot)
-    assert client.executed[:5] == client.executed[5:]
+    assert client.executed[:6] == client.executed[6:]
 
 
 def test_large_batches_are_chunked_into_few_pipelines():
@@ -326,7 +340,7 @@ def test_an_empty_script_cache_is_reloaded_and_the_chunk_redone():
     offline_sink(client).apply(sample_batch(), LedgerSnapshot())
     assert client.loaded == [WINDOW.body, TOTALS_SCRIPT]
     # The state chunk twice, then the merchants' payments and the graph cache.
-    assert len(client.executed) == 2 + 4
+    assert len(client.executed) == 2 + 5
     assert client.executed[0] == client.executed[1]
 
 

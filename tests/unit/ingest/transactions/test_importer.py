@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from ingest.transactions.importer import ImportPlan, ImportSummary, select, to_events
-from ingest.transactions.reader import BadRow, ColumnMapping, Transaction
 from paystream.contracts.events import PaymentAuthorized, RefundIssued, RefundReason
+from paystream.datasets.transactions import BadRow, ColumnMapping, Transaction
 
 MAPPING = ColumnMapping(
     transaction_id="tx", timestamp="ts", customer="c", merchant="m", amount="a", currency_code="GBP"

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.transactions.reader import (
+from paystream.datasets.transactions import (
     BadRow,
     ColumnMapping,
     RowReader,

@@ -1,4 +1,5 @@
-"""Fraud rules: readable, explainable signals with reason codes.
+"""Fraud rules: readable, explainable signals with reason codes (shared by the risk agent, the
+offline features and the backtests).
 
 Each rule reads the shared feature vector (:mod:`paystream.contracts.fraud_features`), so the
 rules, the model and training all see the same numbers. A hit contributes its weight; the rules

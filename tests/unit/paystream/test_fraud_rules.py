@@ -15,9 +15,9 @@ from paystream.contracts.fraud_features import (
     compute_features,
     to_row,
 )
+from paystream.contracts.fraud_rules import Reason, decide, evaluate_rules, most_severe
 from paystream.stores.fraud_model import FraudModel
 from risk.model import LOAD_FAILED, ModelHolder
-from risk.rules import Reason, decide, evaluate_rules, most_severe
 
 
 def inputs(**overrides) -> FeatureInputs:
