@@ -39,6 +39,8 @@ CAPTURE_AFTER_MS = 1_000
 #: The span of the merchant's refund rate (refunds issued / payments authorized).
 REFUND_RATE_SPAN_MS = 30 * DAY_MS
 UNKNOWN_COUNTRY = "unknown"
+#: A history's publication order, within any one key.
+ORDER = ("at_ms", "payment_id")
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def _later_ties(value: Column, *partition: str) -> Column:
 
     later = (
         Window.partitionBy(*partition, "at_ms")
-        .orderBy("ord")
+        .orderBy(*ORDER)
         .rowsBetween(1, Window.unboundedFollowing)
     )
     return fn.coalesce(fn.sum(value).over(later), fn.lit(0))
@@ -121,8 +123,8 @@ def _customer_lifetime(frame: DataFrame) -> DataFrame:
     from pyspark.sql import functions as fn
 
     before = Window.unboundedPreceding, -1
-    everything = Window.partitionBy("customer_id").orderBy("ord").rowsBetween(*before)
-    in_currency = Window.partitionBy("customer_id", "currency").orderBy("ord").rowsBetween(*before)
+    everything = Window.partitionBy("customer_id").orderBy(*ORDER).rowsBetween(*before)
+    in_currency = Window.partitionBy("customer_id", "currency").orderBy(*ORDER).rowsBetween(*before)
     count = fn.count(fn.lit(1)).over(in_currency)
     total = fn.sum("amount_minor").over(in_currency)
     return frame.withColumns(
@@ -140,8 +142,8 @@ def _sightings(frame: DataFrame, value: str, prefix: str) -> DataFrame:
     from pyspark.sql import functions as fn
 
     upto = (Window.unboundedPreceding, Window.currentRow)
-    this = Window.partitionBy("customer_id", value).orderBy("ord").rowsBetween(*upto)
-    anything = Window.partitionBy("customer_id").orderBy("ord").rowsBetween(*upto)
+    this = Window.partitionBy("customer_id", value).orderBy(*ORDER).rowsBetween(*upto)
+    anything = Window.partitionBy("customer_id").orderBy(*ORDER).rowsBetween(*upto)
     present = fn.col(value).isNotNull()
     return frame.withColumns(
         {
@@ -160,7 +162,7 @@ def _profiles(frame: DataFrame) -> DataFrame:
 
     first = (
         Window.partitionBy("customer_id")
-        .orderBy("ord")
+        .orderBy(*ORDER)
         .rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     )
     home = fn.first(fn.coalesce("country", fn.lit(UNKNOWN_COUNTRY))).over(first)
@@ -206,7 +208,8 @@ def _merchant(frame: DataFrame, timing: HistoryTiming) -> DataFrame:
 
 
 def _users(frame: DataFrame, entity: str, prefix: str) -> DataFrame:
-    """Customers whose first use of this payment's ``entity`` was at or before its time."""
+    """Per payment with an ``entity``: the customers whose first use of it was at or before
+    the payment's time (``{prefix}_customers``)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as fn
 
@@ -225,13 +228,12 @@ def _users(frame: DataFrame, entity: str, prefix: str) -> DataFrame:
         .orderBy("at_ms", "kind")
         .rowsBetween(Window.unboundedPreceding, Window.currentRow)
     )
-    counted = (
+    return (
         first_uses.unionByName(payments)
         .withColumn("users", fn.sum(1 - fn.col("kind")).over(running))
         .where(fn.col("kind") == 1)
         .select(fn.col("pid").alias("payment_id"), fn.col("users").alias(f"{prefix}_customers"))
     )
-    return frame.join(counted, "payment_id", "left")
 
 
 def _link(kind: str) -> Column:
@@ -242,9 +244,10 @@ def _link(kind: str) -> Column:
 
 
 def _flagged_neighbours(frame: DataFrame, timing: HistoryTiming) -> DataFrame:
-    """Flagged customers within two hops of the payer, each counted once: any customer who
-    shares one of the payer's devices or cards, both uses and the flag at or before the
-    payment, and the payer itself when flagged by then."""
+    """Per payment with any: the flagged customers within two hops of the payer, each counted
+    once (``fraud_linked_customers``): any customer who shares one of the payer's devices or
+    cards, both uses and the flag at or before the payment, and the payer itself when flagged
+    by then."""
     from pyspark.sql import functions as fn
 
     labelled = timing.chargeback_delay_ms + CAPTURE_AFTER_MS
@@ -287,13 +290,17 @@ def _flagged_neighbours(frame: DataFrame, timing: HistoryTiming) -> DataFrame:
         "customer_id", fn.col("customer_id").alias("neighbour"), fn.col("flag_ms").alias("known_ms")
     )
     payments = frame.select("payment_id", "customer_id", "at_ms")
-    linked = (
+    return (
         payments.join(reachable.unionByName(payer_flags), "customer_id")
         .where(fn.col("known_ms") <= fn.col("at_ms"))
         .groupBy("payment_id")
         .agg(fn.countDistinct("neighbour").alias("fraud_linked_customers"))
     )
-    return frame.join(linked, "payment_id", "left").fillna(0, ["fraud_linked_customers"])
+
+
+def _added(frame: DataFrame, base: DataFrame) -> DataFrame:
+    """Only the payment id and the columns ``frame`` added to ``base``."""
+    return frame.select("payment_id", *(c for c in frame.columns if c not in base.columns))
 
 
 def feature_inputs(transactions: DataFrame, timing: HistoryTiming) -> DataFrame:
@@ -301,26 +308,32 @@ def feature_inputs(transactions: DataFrame, timing: HistoryTiming) -> DataFrame:
 
     ``transactions`` columns: payment_id, at_ms (authorization, epoch ms), customer_id,
     merchant_id, amount_minor, currency, card, device, country (nullable), fraud (boolean).
+    Cache it: every part below reads it.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as fn
 
-    frame = transactions.withColumn(
-        "ord", fn.row_number().over(Window.orderBy("at_ms", "payment_id"))
-    )
-    frame = _entity_windows(frame, "customer_id", "customer")
-    frame = _entity_windows(frame, "card", "card")
-    frame = _entity_windows(frame, "device", "device")
+    # The customer's windows on the whole rows: one shuffle (a frame hashed on the customer
+    # also serves (customer, currency) and (customer, time)), then only sorts.
+    frame = _entity_windows(transactions, "customer_id", "customer")
     frame = _customer_days(frame)
     frame = _customer_lifetime(frame)
     frame = _sightings(frame, "device", "device")
     frame = _sightings(frame, "country", "country")
     frame = _profiles(frame)
-    frame = _merchant(frame, timing)
-    frame = _users(frame, "device", "device")
-    frame = _users(frame, "card", "card")
+    # Every other key on narrow rows of the base, joined back once by payment: a shuffle of
+    # the wide rows per key would cost several times as much.
+    keyed = [
+        _added(_entity_windows(transactions, "card", "card"), transactions),
+        _added(_entity_windows(transactions, "device", "device"), transactions),
+        _added(_merchant(transactions, timing), transactions),
+        _users(transactions, "device", "device"),
+        _users(transactions, "card", "card"),
+    ]
+    for part in keyed:
+        frame = frame.join(part, "payment_id", "left")
+    linked = _flagged_neighbours(transactions, timing)
+    frame = frame.join(linked, "payment_id", "left").fillna(0, ["fraud_linked_customers"])
     labelled = timing.chargeback_delay_ms + CAPTURE_AFTER_MS
-    frame = frame.withColumn(
+    return frame.withColumn(
         "label_known_ms", fn.when(fn.col("fraud"), fn.col("at_ms") + labelled).cast("long")
     )
-    return _flagged_neighbours(frame, timing)
