@@ -148,9 +148,18 @@ def build_features(
     ranked = landed.withColumn(
         "copy", fn.row_number().over(Window.partitionBy("payment_id").orderBy("row"))
     ).cache()
-    duplicates = ranked.where("copy > 1").count()
+    copies = ranked.where("copy > 1")
+    duplicates = copies.count()
     if duplicates:
         summary.routed[DUPLICATE] += duplicates
+        # Routed beside the rows the reader refused; the first row of the id is the payment.
+        copies.select(
+            "row",
+            fn.lit(DUPLICATE).alias("reason"),
+            fn.concat(fn.lit("transaction id "), "payment_id", fn.lit(" seen before")).alias(
+                "detail"
+            ),
+        ).write.format("delta").mode("append").save(paths.routed)
     transactions = ranked.where("copy = 1").drop("copy", "row")
     features = apply_transform(feature_inputs(transactions, timing), merchant_category)
     (

@@ -118,7 +118,13 @@ def print_backtest(run: BacktestRun, model_name: str) -> None:
         console.print(
             f"fold {f.fold.index}: train {f.train_rows:,} ({f.train_frauds} fraud), test "
             f"{f.test_rows:,} ({f.test_frauds} fraud), "
-            f"{f.compromised_cards_per_day:.1f} compromised cards/day{empty}"
+            f"{f.compromised_cards_per_day:.1f} compromised cards/day{empty}; "
+            f"Card Precision@{run.result.protocol.k} ceiling {f.card_precision_ceiling:.3f}"
+        )
+        chosen = ", ".join(f"{k}={v}" for k, v in f.chosen.items()) or "the defaults"
+        console.print(
+            f"  model hyperparameters: {chosen} (prequential validation on the training "
+            f"period, {f.selection_blocks} block(s))"
         )
     logged = run.logged
     console.print(f"MLflow run {logged.run_id} (experiment paystream-fraud-backtest)")

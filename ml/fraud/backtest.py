@@ -30,6 +30,7 @@ from sklearn.metrics import roc_auc_score
 from ml.fraud.dataset import DatasetError, FraudDataset
 from ml.fraud.evaluate import average_precision, card_precision_per_day
 from ml.fraud.model import build_model, empty_columns, fill_empty, fraud_scores
+from ml.fraud.selection import select
 from ml.fraud.train import TrainConfig
 from paystream.contracts.fraud_features import FEATURES
 
@@ -80,6 +81,10 @@ class FoldResult:
     # Card Precision@k of a perfect detector on the same days: the metric's ceiling, below 1
     # whenever fewer than k cards not yet known compromised pay on a test day.
     card_precision_ceiling: float = math.nan
+    # The model's hyperparameters chosen by prequential validation on the training period
+    # (changes to the defaults; empty: the defaults won, or no block fitted before the fold).
+    chosen: dict[str, Any] = field(default_factory=dict)
+    selection_blocks: int = 0
 
 
 @dataclass(frozen=True)
@@ -208,7 +213,16 @@ def run_fold(
     empty = empty_columns(dataset.matrix[train])
     x_train = fill_empty(dataset.matrix[train], empty)
     x_test = fill_empty(dataset.matrix[test], empty)
-    model = build_model(config).fit(x_train, y[train])
+    chosen = select(
+        dataset,
+        days,
+        fold.train_start,
+        fold.train_end,
+        protocol.delay_days,
+        protocol.test_days,
+        config,
+    )
+    model = build_model(chosen.config).fit(x_train, y[train])
     baseline = logistic_baseline(config.seed).fit(x_train, y[train])
     scores = {
         "rules": dataset.frame["rules_score"].to_numpy(np.float64)[test],
@@ -243,6 +257,8 @@ def run_fold(
         card_precision_ceiling=_card_precision(
             y[test], y[test].astype(np.float64), days[test], cards[test], known, protocol.k
         ),
+        chosen=chosen.changes,
+        selection_blocks=chosen.blocks,
     )
     return result, model
 

@@ -135,4 +135,7 @@ def _fold_dict(fold: Any) -> dict[str, Any]:
         "test_frauds": fold.test_frauds,
         "compromised_cards_per_day": fold.compromised_cards_per_day,
         "empty_features": fold.empty_features,
+        "card_precision_ceiling": fold.card_precision_ceiling,
+        "chosen_hyperparameters": fold.chosen,
+        "selection_blocks": fold.selection_blocks,
     }
