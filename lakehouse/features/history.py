@@ -9,8 +9,9 @@ risk team's history cannot disturb the platform it runs beside.
 
 The file is streamed in chunks, never loaded whole. A mapping that names a missing column
 stops before anything is written, in one line; a row that cannot be a payment (bad amount,
-time, currency or id) is routed with its reason, and so is a second row with an id already
-seen (``duplicate_transaction_id``): the summary counts them all.
+time, currency or id, or a card number in a field the live stream would refuse) is routed
+with its reason, and so is a second row with an id already seen
+(``duplicate_transaction_id``): the summary counts them all.
 """
 
 from __future__ import annotations
@@ -107,6 +108,34 @@ def _routed(bad: list[BadRow]) -> pa.Table:
     )
 
 
+def refuse_card_numbers(
+    items: Iterator[Transaction | BadRow],
+) -> Iterator[Transaction | BadRow]:
+    """Rows with something shaped like a card number in any field, routed (``card_number``).
+
+    The live stream refuses such a record (it dead-letters it, masked), so the lakehouse
+    never stores one either, and the offline features cover exactly the payments the agent
+    decides. The detail names the field, never the value.
+    """
+    from paystream.contracts.pan import contains_pan
+
+    for item in items:
+        if isinstance(item, Transaction):
+            fields = {
+                "transaction id": item.transaction_id,
+                "customer": item.customer_id,
+                "merchant": item.merchant_id,
+                "device": item.device_id or "",
+                "country": item.country or "",
+            }
+            found = next((name for name, value in fields.items() if contains_pan(value)), None)
+            if found is not None:
+                detail = f"the {found} holds something shaped like a card number"
+                yield BadRow(item.row, "card_number", detail, b"")
+                continue
+        yield item
+
+
 def land(
     path: Path,
     mapping: ColumnMapping,
@@ -120,7 +149,9 @@ def land(
     if "://" not in paths.root:
         shutil.rmtree(paths.root, ignore_errors=True)
     summary = HistorySummary()
-    rows = read_transactions(file_rows(path, mapping), RowReader(mapping, card_key))
+    rows = refuse_card_numbers(
+        read_transactions(file_rows(path, mapping), RowReader(mapping, card_key))
+    )
     mode: dict[str, Any] = {"transactions": "overwrite", "routed": "overwrite"}
     for good, bad in _chunks(rows):
         summary.rows += len(good) + len(bad)
