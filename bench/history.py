@@ -154,6 +154,20 @@ def notes_text(
             f"`{figure}`: model {values['model']:.3f}, rules {values['rules']:.3f}, "
             f"logistic {values['logistic']:.3f}."
         )
+    short = {
+        m: f"{_mean(results, 'model', m):.3f} against {_mean(results, 'logistic', m):.3f}"
+        for m in METRICS
+    }
+    behind = [m for m in METRICS if _mean(results, "model", m) <= _mean(results, "logistic", m)]
+    lines.append(
+        "Verdict: the model beats the rules and the logistic baseline on all three."
+        if not behind
+        else "Verdict: the model beats the rules on all three, not the logistic baseline on "
+        + "; ".join(f"{m} ({short[m]})" for m in behind)
+        + ": target missed."
+    )
+    chosen = {str(r.folds[0].chosen) for r in results}
+    lines.append(f"Hyperparameters chosen by prequential validation: {', '.join(sorted(chosen))}.")
     ceiling = float(np.mean([r.folds[0].card_precision_ceiling for r in results]))
     lines.append(f"Card Precision@100 ceiling (a perfect detector, same days): {ceiling:.3f}.")
     for scenario, result in scenarios.items():

@@ -45,7 +45,9 @@ def modules(tree: Path) -> int:
     """Modules in ``sys.modules`` after importing the agent's entry in a fresh process."""
     code = f"import sys; {ENTRIES[_entry(tree)]}; print(len(sys.modules))"
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tree, capture_output=True, text=True
+    )
     return int(out.stdout.strip().splitlines()[-1])
 
 
