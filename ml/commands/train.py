@@ -39,6 +39,15 @@ def fraud(
             "else fraud_chargeback refunds in the ledger.",
         ),
     ] = None,
+    offline: Annotated[
+        str | None,
+        typer.Option(
+            "--offline",
+            help="Train on the offline features of this history namespace (`paystream "
+            "features build --history FILE`), with the file's labels, instead of the "
+            "logged decisions.",
+        ),
+    ] = None,
     holdout_days: Annotated[
         int | None,
         typer.Option(
@@ -81,6 +90,7 @@ def fraud(
             config,
             labels_path=labels,
             promote=promote,
+            offline=offline,
             on_step=lambda step: status.update(f"{step}…"),
         )
     print_fraud_result(result)

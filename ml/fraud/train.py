@@ -330,8 +330,17 @@ def run(
     labels_path: Path | None = None,
     promote: bool = False,
     on_step: Step = _quiet,
+    offline: str | None = None,
 ) -> TrainResult:
-    """``paystream train fraud``: load decisions and labels from the replica, then train."""
-    on_step("reading decisions and labels from the ledger replica")
-    dataset = load_dataset(settings.mysql, settings.lakehouse, labels_path)
+    """``paystream train fraud``: load decisions and labels from the replica (or, with
+    ``offline``, the offline features of that history namespace), then train."""
+    if offline is None:
+        on_step("reading decisions and labels from the ledger replica")
+        dataset = load_dataset(settings.mysql, settings.lakehouse, labels_path)
+    else:
+        from ml.fraud.offline_dataset import load_offline_dataset
+        from paystream.contracts.history import HistoryPaths
+
+        on_step(f"reading the offline features of history {offline}")
+        dataset = load_offline_dataset(HistoryPaths.of(settings.lakehouse.root, offline).features)
     return train_fraud(dataset, config, settings.mlflow, promote=promote, on_step=on_step)

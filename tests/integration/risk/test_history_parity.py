@@ -137,3 +137,13 @@ def test_the_history_exercises_every_kind_of_feature(offline):
 def test_building_offline_features_writes_nothing_to_the_live_stores(history, offline):
     before, after = history.untouched
     assert before == after
+
+
+def test_the_fraud_model_trains_on_a_historys_offline_features(history, offline):
+    from ml.fraud.train import TrainConfig, run
+
+    tag = history.settings.streams.namespace
+    config = TrainConfig(model_name=f"paystream-fraud-{tag}", experiment=f"offline-{tag}")
+    result = run(history.settings, config, offline="fast")
+    assert result.data_version.startswith("offline-")
+    assert result.evaluation.holdout_rows > 0 and result.evaluation.holdout_positives > 0
