@@ -7,10 +7,11 @@ share the hash tag ``{kind:id}``, :mod:`paystream.stores.redis`):
   and this one), records the device and country sightings and the uses of the device and card
   (the graph cache's links), then reads the windows, the first sightings, the customer's
   fraud flag and its links, all up to the payment's own time;
-  it also adds the payment to the customer's month of authorizations, everywhere and at
-  this merchant, and reads the day windows (:class:`DayWindows`) up to then;
+  it also adds the payment to the customer's whole history (every merchant) and its month
+  at this merchant, and reads the day windows (:class:`DayWindows`) and its earlier payments
+  (:class:`Earlier`) up to then;
 * :data:`~paystream.stores.merchant_fraud.READ_RATE`, for the merchant: adds the payment to
-  its payments and reads its delayed fraud rate over days;
+  its payments and reads its delayed fraud rate over days and its 30-day refunds;
 * :data:`INSTRUMENT`, for the card and for the device: adds the payment to its windows and the
   customer to its users, then reads the windows, its users and its flagged users up to then.
 

@@ -56,6 +56,12 @@ def _int(value: Any) -> int | None:
     return None if value is None or value != value else int(value)
 
 
+def _per_window(row: Any, column: str) -> tuple[int, int, int]:
+    """One value per day window of :data:`DAY_WINDOWS`, from ``column`` formatted with each."""
+    short, week, month = (int(row[column.format(d)]) for d in DAY_WINDOWS)
+    return short, week, month
+
+
 def inputs_of(row: Any, merchant_category: str) -> FeatureInputs:
     """One payment's feature inputs from its row of :func:`feature_inputs` columns."""
     at = int(row["at_ms"])
@@ -94,12 +100,12 @@ def inputs_of(row: Any, merchant_category: str) -> FeatureInputs:
         customer_days=DayWindows(
             int(row["days_count_7d"]),
             int(row["days_count_30d"]),
-            tuple(int(row[f"prior_count_{d}d"]) for d in DAY_WINDOWS),  # type: ignore[arg-type]
-            tuple(int(row[f"prior_minor_{d}d"]) for d in DAY_WINDOWS),  # type: ignore[arg-type]
+            _per_window(row, "prior_count_{}d"),
+            _per_window(row, "prior_minor_{}d"),
         ),
         merchant_fraud=MerchantFraud(
-            payments=tuple(int(row[f"merchant_paid_{d}d"]) for d in DAY_WINDOWS),  # type: ignore[arg-type]
-            frauds=tuple(int(row[f"merchant_frauds_{d}d"]) for d in DAY_WINDOWS),  # type: ignore[arg-type]
+            payments=_per_window(row, "merchant_paid_{}d"),
+            frauds=_per_window(row, "merchant_frauds_{}d"),
         ),
     )
 

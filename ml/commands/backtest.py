@@ -150,7 +150,7 @@ def fraud(
             get_settings(),
             protocol,
             config,
-            payment_prefix=payment_prefix or (id_prefix or "" if request else ""),
+            payment_prefix=payment_prefix or (id_prefix if request and id_prefix else ""),
             promote=promote,
             on_status=status.update,
             on_data=loaded,
