@@ -25,6 +25,8 @@ import jwt
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from paystream.contracts.keys import key_part
+
 if TYPE_CHECKING:
     from api.keys import KeyLedger
 
@@ -156,8 +158,13 @@ class KeyStore:
         self._cache.pop(key_id, None)
         revoked = await asyncio.to_thread(self.ledger.revoke, key_id)
         await self.redis.hdel(self.name, key_id)
-        await self.redis.set(f"{self.absent_prefix}{key_id}", "1", ex=ABSENT_S)
+        await self.redis.set(self._absent(key_id), "1", ex=ABSENT_S)
         return revoked
+
+    def _absent(self, key_id: str) -> str:
+        # The id comes from whatever key a caller sends ("psk_<id>_..."): encoded, it can name
+        # no other key and choose no cluster slot.
+        return self.absent_prefix + key_part(key_id)
 
     async def _record(self, key_id: str) -> KeyRecord | None:
         now = time.monotonic()
@@ -174,12 +181,12 @@ class KeyStore:
         raw = await self.redis.hget(self.name, key_id)
         if raw:
             return KeyRecord.model_validate_json(raw)
-        if await self.redis.exists(f"{self.absent_prefix}{key_id}"):
+        if await self.redis.exists(self._absent(key_id)):
             return None
         # Not in Redis (never cached, or Redis lost its data): the ledger decides.
         record = await asyncio.to_thread(self.ledger.get, key_id)
         if record is None:
-            await self.redis.set(f"{self.absent_prefix}{key_id}", "1", ex=ABSENT_S)
+            await self.redis.set(self._absent(key_id), "1", ex=ABSENT_S)
         else:
             await self.redis.hset(self.name, key_id, record.model_dump_json())
         return record

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 
 from paystream.bus.kafka import event_record, new_producer
 from paystream.contracts import Event, event_id_for
+from paystream.contracts.keys import key_part
 from paystream.errors import ServiceUnavailableError
 from paystream.settings import KafkaSettings
 
@@ -138,7 +139,7 @@ class IdempotencyStore:
     def _key(self, merchant_id: str, idempotency_key: str) -> str:
         # Hashed so that any header value makes a bounded, safe Redis key.
         digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
-        return f"{self.prefix}{merchant_id}:{digest}"
+        return f"{self.prefix}{key_part(merchant_id)}:{digest}"
 
     async def claim(self, merchant_id: str, idempotency_key: str, digest: str) -> Claim:
         """Claim the key for a body hash, or report what an earlier request left."""

@@ -15,6 +15,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from paystream.contracts.keys import key_part
+
 # KEYS[1] bucket; ARGV rate/s, burst, now (s, float), cost.
 # Returns {allowed (0/1), tokens left (floor), seconds until one token (ceil, ms)}.
 _BUCKET_SCRIPT = """
@@ -67,6 +69,11 @@ class RateLimiter:
         self.burst = burst
         self._script = redis.register_script(_BUCKET_SCRIPT)
 
+    def bucket(self, key_id: str) -> str:
+        """The bucket's key. A JWT's key id is ``jwt:<subject>``: encoded like any id, the
+        subject can name no other bucket and choose no cluster slot."""
+        return self.prefix + key_part(key_id)
+
     async def take(
         self, key_id: str, now_s: float, rate_per_s: float | None = None, burst: int | None = None
     ) -> Verdict:
@@ -91,7 +98,7 @@ class RateLimiter:
         size = burst or self.burst
         args: list[str | float | int] = [rate, size, f"{now_s:.6f}", 1]
         if not keys:
-            replies = [await self._script(keys=[self.prefix + key_id], args=args)]
+            replies = [await self._script(keys=[self.bucket(key_id)], args=args)]
         else:
             try:
                 replies = await self._pipeline(key_id, args, keys)
@@ -109,7 +116,7 @@ class RateLimiter:
         # EVALSHA by hand: a pipeline given the Script object first asks SCRIPT EXISTS,
         # which is a second round trip on every request.
         pipe = self.redis.pipeline(transaction=False)
-        pipe.evalsha(_BUCKET_SHA, 1, self.prefix + key_id, *args)
+        pipe.evalsha(_BUCKET_SHA, 1, self.bucket(key_id), *args)
         for key in keys:
             pipe.get(key)
         return list(await pipe.execute())

@@ -35,6 +35,7 @@ from api.keys import admin_store
 from bench.lib.api_world import build_world, create_key, destroy_world, start_server
 from bench.lib.probe import Probe
 from bench.lib.record import Figure, write
+from bench.lib.security_stores import store_probes
 from bench.lib.security_tenancy import tenancy_probes
 from compose.local.process import free_port
 from paystream.bus.kafka import ensure_topics
@@ -278,6 +279,7 @@ def main(
             probes += tenancy_probes(
                 client, world.settings, world.spec.merchants, world.spec.customers
             )
+            probes += store_probes(client, world.settings, world.spec.merchants[0])
         server_errors = schemathesis_server_errors(base, key, fuzz_seconds)
     finally:
         if proc is not None and proc.poll() is None:
@@ -306,7 +308,10 @@ def main(
         "check not_a_server_error. Tenancy and money probes (bench/lib/security_tenancy.py): "
         "another merchant's recommendations through a self-created payment, a decline from "
         "forged cross-merchant evidence, an over-refund through the ledger sink, and "
-        "MLflow's auth in the shipped manifest."
+        "MLflow's auth in the shipped manifest. Store probes (bench/lib/security_stores.py): "
+        "a customer id with ':customer:' against another merchant's Redis key, the old "
+        "default MySQL password (settings for a remote host, a login to the primary), and "
+        "hostile text through the ledger's SQL literals in both quoting modes."
     )
     write(
         "Security probes",

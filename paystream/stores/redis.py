@@ -24,7 +24,10 @@ The graph-feature cache (:mod:`paystream.stores.graph_cache`)::
     {ns}:{{device|card}:{id}}:flagged       zset flagged customer @ max(first use, flag)
     {ns}:graph:mark                         newest event time the projection wrote (ms)
 
-Served results (recommendations, decisions, API keys) are laid out in
+Every ``{id}``, ``{merchant}`` and ``{session_id}`` above is the id through
+:func:`~paystream.contracts.keys.key_part` (``%``, ``:``, ``{`` and ``}`` percent-encoded), so
+no id can reach another key or another slot; an id without those characters is written as it
+is. Served results (recommendations, decisions, API keys) are laid out in
 :mod:`paystream.contracts.served`. Needs Redis >= 7.0 (``EXPIRE ... NX|LT``).
 """
 
@@ -39,6 +42,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlsplit
 
+from paystream.contracts.keys import key_part
 from paystream.ledger.totals import Totals
 from paystream.settings import RedisSettings
 
@@ -48,6 +52,7 @@ if TYPE_CHECKING:
 
 WindowKind = Literal["customer", "card", "device"]
 OwnerKind = Literal["merchant", "customer"]
+SeenKind = Literal["device", "country"]
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -115,28 +120,37 @@ def redis_where(url: str) -> str:
 
 @dataclass(frozen=True)
 class RedisKeys:
-    """Builds every key of the projection under one namespace."""
+    """Builds every key of the projection under one namespace.
+
+    Every id goes into its key through :func:`~paystream.contracts.keys.key_part`, so an id
+    holding ``:`` or a brace can neither name another key nor leave its entity's hash tag.
+    """
 
     namespace: str
 
+    def __post_init__(self) -> None:
+        # A brace in the namespace would become the hash tag of every key without one.
+        if "{" in self.namespace or "}" in self.namespace:
+            raise ValueError(f"a Redis namespace holds no braces: {self.namespace!r}")
+
     def session(self, session_id: str) -> str:
         """Hash of one app session."""
-        return f"{self.namespace}:session:{session_id}"
+        return f"{self.namespace}:session:{key_part(session_id)}"
 
     def profile(self, kind: OwnerKind, entity_id: str) -> str:
         """Hash of a customer's or merchant's registration."""
         _check_kind(kind, OwnerKind)
-        return f"{self.namespace}:{kind}:{entity_id}"
+        return f"{self.namespace}:{kind}:{key_part(entity_id)}"
 
     def totals(self, kind: OwnerKind, owner_id: str) -> str:
         """Hash of absolute running totals, fields ``{currency}:{field}``."""
         _check_kind(kind, OwnerKind)
-        return f"{self.namespace}:totals:{kind}:{owner_id}"
+        return f"{self.namespace}:totals:{kind}:{key_part(owner_id)}"
 
     def entity(self, kind: WindowKind, entity_id: str) -> str:
         """The prefix, hash tag included, of every key of one customer, card or device."""
         _check_kind(kind, WindowKind)
-        return f"{self.namespace}:{{{kind}:{entity_id}}}"
+        return f"{self.namespace}:{{{kind}:{key_part(entity_id)}}}"
 
     def window(self, kind: WindowKind, entity_id: str, merchant_id: str | None = None) -> str:
         """Sorted set of recent authorizations for one customer, card or device.
@@ -147,29 +161,37 @@ class RedisKeys:
         merchant's own windows (``risk.scorer``, docs/risk.md).
         """
         prefix = self.entity(kind, entity_id)
-        return f"{prefix}:win" if merchant_id is None else f"{prefix}:mwin:{merchant_id}"
+        if merchant_id is None:
+            return f"{prefix}:win"
+        return f"{prefix}:mwin:{key_part(merchant_id)}"
 
     def days(self, customer_id: str, merchant_id: str | None = None) -> str:
         """Sorted set of a customer's authorizations: its whole history across every merchant
         (the day windows and the lifetime before each payment), or the last month at
         ``merchant_id`` only (as :meth:`window`)."""
         prefix = self.entity("customer", customer_id)
-        return f"{prefix}:days" if merchant_id is None else f"{prefix}:mdays:{merchant_id}"
+        if merchant_id is None:
+            return f"{prefix}:days"
+        return f"{prefix}:mdays:{key_part(merchant_id)}"
+
+    def _merchant(self, merchant_id: str) -> str:
+        return f"{self.namespace}:{{merchant:{key_part(merchant_id)}}}"
 
     def merchant_payments(self, merchant_id: str) -> str:
         """A merchant's payments (members: payment ids), scored by authorization time."""
-        return f"{self.namespace}:{{merchant:{merchant_id}}}:payments"
+        return f"{self._merchant(merchant_id)}:payments"
 
     def merchant_frauds(self, merchant_id: str) -> str:
         """A merchant's charged-back payments (``"{payment}|{label ms}"``), by auth time."""
-        return f"{self.namespace}:{{merchant:{merchant_id}}}:frauds"
+        return f"{self._merchant(merchant_id)}:frauds"
 
     def merchant_refunds(self, merchant_id: str) -> str:
         """A merchant's refunds of every reason (members: refund ids), scored by issue time."""
-        return f"{self.namespace}:{{merchant:{merchant_id}}}:refunds"
+        return f"{self._merchant(merchant_id)}:refunds"
 
-    def seen(self, customer_id: str, what: str) -> str:
+    def seen(self, customer_id: str, what: SeenKind) -> str:
         """Zset of a customer's devices or countries, scored by first sighting (epoch ms)."""
+        _check_kind(what, SeenKind)
         return f"{self.entity('customer', customer_id)}:seen:{what}"
 
     def links(self, customer_id: str) -> str:

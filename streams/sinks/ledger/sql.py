@@ -7,6 +7,15 @@ parameter set before that: together about a third of the ledger worker's time (p
 once for the connection's dialect (so MariaDB gets ``VALUES(col)`` and MySQL 8 its row alias),
 and renders the rows' literals itself, with one quoting function per Python type, into as
 few statements as the server's packet size allows.
+
+Every literal is, byte for byte, the one PyMySQL's own ``Connection.escape`` makes, in both of
+the server's quoting modes (with and without ``NO_BACKSLASH_ESCAPES``): property tests hold
+the two together over any text, and an integration test reads random text back from MariaDB
+in both modes (``tests/unit/streams/sinks/ledger/test_sql_literals.py``,
+``tests/integration/streams/test_ledger_sql_literals.py``). A lone surrogate, which has no
+utf8mb4 form, stays in the text as the driver leaves it, so the statement fails where the
+driver's would: encoding it for the wire raises ``UnicodeEncodeError`` before anything is
+sent. Events never hold one: the contracts' JSON parser refuses them.
 """
 
 from __future__ import annotations
@@ -53,6 +62,10 @@ def _quote_no_backslash(value: str) -> str:
 
 def _datetime(value: datetime) -> str:
     # Naive UTC (see naive_utc); isoformat matches PyMySQL's rendering, microseconds included.
+    # An aware value would render with its offset, which MariaDB refuses in strict mode (and
+    # the driver would drop, storing wall time): a caller that forgot naive_utc fails here.
+    if value.tzinfo is not None:
+        raise ValueError(f"a DATETIME value must be naive UTC (naive_utc), not {value!r}")
     return "'" + value.isoformat(" ") + "'"
 
 

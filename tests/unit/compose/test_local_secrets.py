@@ -34,5 +34,29 @@ def test_missing_ones_are_added_and_the_others_kept(tmp_path):
         "PAYSTREAM_API__KEY_PEPPER",
         "PAYSTREAM_RISK__CARD_KEY",
         "PAYSTREAM_SQL__PASSWORD",
+        "PAYSTREAM_MYSQL__PASSWORD",
+        "PAYSTREAM_MYSQL__REPLICATION_PASSWORD",
     ]
     assert "kept-value-of-more-than-32-bytes-xyzw0123" in path.read_text()
+
+
+def test_a_checkout_from_before_gets_its_mysql_passwords_on_the_next_stack_up(
+    tmp_path, monkeypatch
+):
+    # The secrets of an older checkout: the API's and the others, no MySQL passwords.
+    path = tmp_path / "secrets.env"
+    old = [name for name in GENERATED if "MYSQL" not in name]
+    path.write_text("".join(f"{name}=value-{i}-{'x' * 40}\n" for i, name in enumerate(old)))
+    added = ensure_local_secrets(path)
+    assert added == ["PAYSTREAM_MYSQL__PASSWORD", "PAYSTREAM_MYSQL__REPLICATION_PASSWORD"]
+    values = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    for name in added:
+        monkeypatch.delenv(name, raising=False)
+    mysql = load_settings(_env_file=path).mysql
+    assert mysql.password.get_secret_value() == values["PAYSTREAM_MYSQL__PASSWORD"]
+    assert len(values["PAYSTREAM_MYSQL__REPLICATION_PASSWORD"]) == 32
+    for url in (mysql.primary_url, mysql.replica_url):
+        assert (
+            f"paystream:{values['PAYSTREAM_MYSQL__PASSWORD']}@127.0.0.1" in url.get_secret_value()
+        )
+        assert ":paystream@" not in url.get_secret_value()
