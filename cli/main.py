@@ -30,9 +30,18 @@ app = typer.Typer(
 
 @app.callback()
 def main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Log debug output, and show Spark's JVM output on start-up."
+        ),
+    ] = False,
 ) -> None:
     """Stand up the stack, replay real data, and inspect the results."""
+    from paystream.stores.spark import show_jvm_output
+
+    # Without -v the JVM's banner and start-up warnings go to .stack/logs/spark.log.
+    show_jvm_output(verbose)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -23,6 +23,7 @@ from paystream.contracts.served import (
     ServedKeys,
     StoredDecision,
 )
+from paystream.money import Money
 
 # Sample tables carry exactly the contract's columns and types.
 STATEMENTS = arrow_schema("merchant_statements")
@@ -31,6 +32,7 @@ INTERACTIONS = arrow_schema("interactions_customer_product")
 RISK_KPIS = arrow_schema("risk_kpis")
 RISK_REASONS = arrow_schema("risk_reasons")
 PRODUCT_DAILY = arrow_schema("product_daily")
+CATALOGUE = arrow_schema("product_catalogue")
 #: Reason codes of the sample decisions, with how often each is cited per day at most.
 SAMPLE_REASONS = {"HIGH_AMOUNT": 9, "NEW_DEVICE": 6, "VELOCITY_1H": 4, "NONE": 40}
 #: Names of the sample products; ``SKU0000`` is the first.
@@ -208,14 +210,39 @@ def product_daily_table(spec: SampleSpec, items: int = 20) -> pa.Table:
                         "currency": spec.currency,
                         "units": units,
                         "orders": rng.randint(1, units),
-                        "revenue_minor": units * (150 + 35 * item),
+                        "revenue_minor": units * unit_price_minor(item),
                     }
                 )
     return pa.Table.from_pylist(out, schema=PRODUCT_DAILY)
 
 
+def unit_price_minor(item: int) -> int:
+    """The sample unit price of product ``SKU<item>`` (the one ``product_daily`` sells at)."""
+    return 150 + 35 * item
+
+
+def catalogue_table(spec: SampleSpec) -> pa.Table:
+    """Every merchant's catalogue: the sample products ``SKU0000`` to ``SKU0007``, named and
+    priced. The other SKUs that sample lists recommend are not in it (names and prices null)."""
+    priced_at = datetime.combine(spec.start + timedelta(days=spec.days - 1), datetime.min.time())
+    rows = [
+        {
+            "merchant_id": merchant,
+            "item": f"SKU{item:04d}",
+            "name": product_name(item),
+            "unit_price_minor": unit_price_minor(item),
+            "currency": spec.currency,
+            "priced_at": priced_at.replace(tzinfo=UTC),
+        }
+        for merchant in spec.merchants
+        for item in range(len(SAMPLE_PRODUCTS))
+    ]
+    return pa.Table.from_pylist(rows, schema=CATALOGUE)
+
+
 def write_gold(root: Path, spec: SampleSpec) -> Path:
-    """Write the gold tables the API serves under ``root/gold``; return that folder."""
+    """Write the gold tables the API serves, and the product catalogue the sample lists are
+    named from, under ``root/gold``; return that folder."""
     gold = root / "gold"
     write_deltalake(
         str(gold / "merchant_statements"),
@@ -230,17 +257,28 @@ def write_gold(root: Path, spec: SampleSpec) -> Path:
     write_deltalake(str(gold / "risk_kpis"), risk_kpis_table(spec), mode="overwrite")
     write_deltalake(str(gold / "risk_reasons"), risk_reasons_table(spec), mode="overwrite")
     write_deltalake(str(gold / "product_daily"), product_daily_table(spec), mode="overwrite")
+    write_deltalake(str(gold / "product_catalogue"), catalogue_table(spec), mode="overwrite")
     return gold
 
 
+def recommended_item(n: int, currency: str = "GBP") -> RecommendedItem:
+    """Sample item ``SKU<n>``, named and priced as in :func:`catalogue_table` when it is
+    one of the catalogued products, else with name and price null."""
+    known = n < len(SAMPLE_PRODUCTS)
+    return RecommendedItem(
+        item_id=f"SKU{n:04d}",
+        score=round(1.0 - n / 20, 3),
+        source="als",
+        name=product_name(n) if known else None,
+        unit_price=Money(amount_minor=unit_price_minor(n), currency=currency) if known else None,
+    )
+
+
 def recommendations(customer_id: str | None, items: int = 10) -> Recommendations:
-    """A served recommendations list."""
+    """A served recommendations list; past the catalogued products, items are unnamed."""
     return Recommendations(
         customer_id=customer_id,
-        items=[
-            RecommendedItem(item_id=f"SKU{n:04d}", score=round(1.0 - n / 20, 3), source="als")
-            for n in range(items)
-        ],
+        items=[recommended_item(n) for n in range(items)],
         model_name="paystream-recommender",
         model_version="1" if customer_id else "popular-1",
         generated_at=datetime(2026, 1, 1, tzinfo=UTC),

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from paystream.ledger.migrate import upgrade
 from paystream.settings import MySQLSettings, Settings
 from paystream.stores.mysql import Database, primary_engine
 from paystream.stores.redis import sync_client
-from streams.groups import SINKS, group_id, sink_topics
+from streams.groups import SINKS, SinkName, group_id, sink_topics
 
 PAYSTREAM = str(Path(sys.executable).parent / "paystream")
 
@@ -142,11 +143,11 @@ class StreamWorld:
             f"only {count} of {expected} events processed in {timeout_s} s; logs in {self.logs}"
         )
 
-    def wait_caught_up(self, timeout_s: float = 180) -> None:
+    def wait_caught_up(self, timeout_s: float = 180, sinks: Sequence[SinkName] = SINKS) -> None:
         """Block until every sink's group committed every record it reads: the ledger first,
         then the projections, whose change feed the ledger fills before it commits."""
         deadline = time.monotonic() + timeout_s
-        for sink in SINKS:
+        for sink in sinks:
             group, topics = group_id(self.settings, sink), sink_topics(self.settings, sink)
             while asyncio.run(consumer_lag(self.settings.kafka, group, topics)):
                 self.check_workers()

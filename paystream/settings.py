@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from paystream.dsn import DEFAULT_MYSQL_PASSWORD, is_loopback, url_host, url_password, with_password
 from paystream.errors import ConfigurationError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -77,17 +78,49 @@ class KafkaSettings(BaseModel):
 
 
 class MySQLSettings(BaseModel):
-    """The ledger: writers use the primary, readers the replica."""
+    """The ledger: writers use the primary, readers the replica.
+
+    A URL that names no password gets ``password`` (an account without one is written
+    ``user:@host``). ``paystream stack up`` generates it into .stack/secrets.env and gives it
+    to the local ``paystream`` account. Until then the default URLs keep the account's old
+    password, which no host but loopback may be given.
+    """
 
     primary_url: SecretStr = SecretStr(
-        "mysql+pymysql://paystream:paystream@127.0.0.1:3306/paystream?charset=utf8mb4"
+        "mysql+pymysql://paystream@127.0.0.1:3306/paystream?charset=utf8mb4"
     )
     replica_url: SecretStr = SecretStr(
-        "mysql+pymysql://paystream:paystream@127.0.0.1:3307/paystream?charset=utf8mb4"
+        "mysql+pymysql://paystream@127.0.0.1:3307/paystream?charset=utf8mb4"
     )
+    password: SecretStr | None = None
+    # The replica's account on the primary: only the local stack and docker-compose use it.
+    replication_password: SecretStr | None = None
     pool_size: int = 5
     # Upper bound for read-your-writes waits on the replica.
     replica_wait_timeout_s: float = 5.0
+
+    @model_validator(mode="after")
+    def _passwords(self) -> MySQLSettings:
+        given = self.password.get_secret_value() if self.password else None
+        for name in ("primary_url", "replica_url"):
+            url: str = getattr(self, name).get_secret_value()
+            in_url = url_password(url)
+            # Only the shipped URLs (loopback) fall back to the old default.
+            fallback = None if name in self.model_fields_set else DEFAULT_MYSQL_PASSWORD
+            chosen = given if given is not None else fallback
+            if in_url is None and chosen is not None:
+                url = with_password(url, chosen)
+                setattr(self, name, SecretStr(url))
+            host = url_host(url)
+            if url_password(url) == DEFAULT_MYSQL_PASSWORD and not is_loopback(host):
+                # Not a ValueError: pydantic would bury it in a list; this is one line.
+                setting = f"mysql.{name}" if in_url is not None else "mysql.password"
+                raise ConfigurationError(
+                    f"{setting} is the shipped default password {DEFAULT_MYSQL_PASSWORD!r} "
+                    f"for the non-loopback host {host}; set "
+                    f"PAYSTREAM_{setting.replace('.', '__').upper()} to the account's own password"
+                )
+        return self
 
 
 class RedisSettings(BaseModel):
@@ -347,6 +380,10 @@ class StackSettings(BaseModel):
     spark_master_port: int = 7077
     spark_master_ui_port: int = 8090
     spark_worker_ui_port: int = 8091
+    # The pipeline services (`paystream stack up --with pipeline`): sink i of `streams run`
+    # serves /metrics on streams_metrics_port + i; the risk agent on risk_metrics_port.
+    streams_metrics_port: int = 9460
+    risk_metrics_port: int = 9465
 
 
 class Settings(BaseSettings):

@@ -28,7 +28,12 @@ CustomerId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z
 
 
 class RecommendationsOut(BaseModel):
-    """Top-N items for a customer, or the popular list when the customer has none."""
+    """Top-N items for a customer, or the popular list when the customer has none.
+
+    Each item carries the product's ``name`` and the merchant's latest ``unit_price``
+    (integer minor units + ISO 4217 currency) from gold ``product_catalogue``, so an app can
+    show it without another call; both are null for a product the catalogue does not know.
+    """
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -39,7 +44,15 @@ class RecommendationsOut(BaseModel):
                     "model_name": "paystream-recommender",
                     "model_version": "3",
                     "generated_at": "2026-11-25T09:00:00Z",
-                    "items": [{"item_id": "85123A", "score": 0.93, "source": "als"}],
+                    "items": [
+                        {
+                            "item_id": "85123A",
+                            "score": 0.93,
+                            "source": "als",
+                            "name": "WHITE HANGING HEART T-LIGHT HOLDER",
+                            "unit_price": {"amount_minor": 295, "currency": "GBP"},
+                        }
+                    ],
                 }
             ]
         }
@@ -89,7 +102,8 @@ async def recommendations(
     principal: MerchantUnchargedDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Any:
-    """The customer's list from the recommender, else the popular list (``fallback``: true)."""
+    """The customer's list from the recommender, else the popular list (``fallback``: true),
+    each item with its name and latest unit price where the catalogue knows them."""
     merchant = principal.merchant_id
     assert merchant is not None
     keys = resources.served
@@ -114,13 +128,17 @@ async def recommendations(
     # passed through rather than validated twice per request; response_model still documents
     # the shape in OpenAPI.
     stored = json.loads(raw)
+    items = stored["items"][:limit]
+    if items and "unit_price" not in items[0]:
+        # A list written before items carried names and prices: they are served as unknown.
+        items = [{**item, "name": None, "unit_price": None} for item in items]
     body = {
         "customer_id": customer_id,
         "fallback": personal is None,
         "model_name": stored["model_name"],
         "model_version": stored["model_version"],
         "generated_at": stored["generated_at"],
-        "items": stored["items"][:limit],
+        "items": items,
     }
     return Response(
         json.dumps(body, separators=(",", ":")),

@@ -17,7 +17,6 @@ class DemoOptions:
 
     limit: int | None = None
     workers: int = 1
-    keep_workers: bool = False
     lakehouse: bool = True
     serve: bool = True
 
@@ -43,19 +42,30 @@ def _stand_up() -> Settings:
 
 
 def _stream(settings: Settings, options: DemoOptions) -> bool:
-    """Steps 3 to 6: workers and agent, the replay, catching up, and the reconciliation."""
+    """Steps 3 to 6: the pipeline services, the replay, catching up, and the reconciliation.
+
+    The stream workers and the risk agent are stack services: they keep running when the
+    demo ends, so a payment posted through the API afterwards is applied and scored.
+    """
     from compose.commands import topics
+    from compose.local.pipeline_service import PIPELINE
+    from compose.local.stack import LocalStack
     from harness.worlds import StreamWorld
     from ingest.commands import replay
     from ingest.online_retail.replay import DEFAULT_FILE
 
-    console.print(Rule("3. stream workers: ledger, Redis and graph, one consumer group each"))
+    console.print(Rule("3. the live pipeline: stream workers and the risk agent"))
+    stack = LocalStack(settings)
+    stack.up(lambda line: console.log(line), list(PIPELINE))
+    for row in stack.status():
+        if row.name in PIPELINE:
+            log = stack.services[row.name].log_path
+            console.print(f"{row.name}: pid {row.pid}, kept running by the stack (log: {log})")
+    # Only for waiting on the groups, and for any extra workers asked for with --workers.
     world = StreamWorld(settings, "paystream", REPO_ROOT / ".stack" / "logs" / "demo")
-    for _ in range(options.workers):
+    for _ in range(options.workers - 1):
         proc = world.start_worker()
-        console.print(f"streams run pid {proc.pid}: one process per sink (log: {world.logs})")
-    risk = world.start_worker(kind="risk")
-    console.print(f"risk agent pid {risk.pid}")
+        console.print(f"extra streams run pid {proc.pid}, for the replay (log: {world.logs})")
     try:
         console.print(Rule("4. Online Retail replay"))
         replay.online_retail(path=DEFAULT_FILE, rate=None, limit=options.limit, dry_run=False)
@@ -70,9 +80,8 @@ def _stream(settings: Settings, options: DemoOptions) -> bool:
         topics.counts()
         return print_reconciliation(settings)
     finally:
-        if not options.keep_workers:
-            for proc in world.workers:
-                world.kill(proc, sig=15)
+        for proc in world.workers:
+            world.kill(proc, sig=15)
 
 
 def _lakehouse_and_serving(settings: Settings, serve: bool) -> bool:
@@ -101,7 +110,7 @@ def run_demo(options: DemoOptions) -> bool:
     settings = _stand_up()
     ok = _stream(settings, options)
     if options.lakehouse:
-        # After the workers stopped: Spark gets the cores, and the ledger is final.
+        # The pipeline is caught up and idle: Spark gets the cores.
         ok = _lakehouse_and_serving(settings, options.serve) and ok
     console.print(f"[green]done[/] in {time.monotonic() - started:.0f} s")
     return ok

@@ -7,6 +7,12 @@ can end and print calls that work against it.
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
 
 from rich.console import Console
 
@@ -65,13 +71,70 @@ def print_example_calls(settings: Settings, console: Console) -> None:
         f"?from=2010-12-01&to=2011-12-31&granularity=month'",
         f"curl -s {auth} -H 'Accept: text/csv' '{base}/v1/merchants/{merchant_id}/statements"
         f"?from=2011-01-01&to=2011-01-31&granularity=day'",
-        f"curl -s {auth} -H 'Idempotency-Key: demo-1' -H 'Content-Type: application/json' "
-        f'-d \'{{"customer_id": "{customer_id}", "amount": {{"amount_minor": 1250, '
-        f'"currency": "GBP"}}}}\' {base}/v1/payments',
     ):
         console.print(f"  {call}", soft_wrap=True, highlight=False)
     console.print(f"  dashboard: {base}/dashboard#key={analyst_key}", soft_wrap=True)
+    post_and_follow(base, merchant_key, customer_id, console)
     console.print(f"stop it with: kill $(cat {api_pid_file(settings)})", highlight=False)
+
+
+def _call(
+    url: str, key: str, body: dict[str, Any] | None = None, idempotency: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    if idempotency:
+        headers["Idempotency-Key"] = idempotency
+    data = json.dumps(body).encode() if body is not None else None
+    # An http:// URL built from the API's own settings, never from input.
+    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return response.status, dict(json.load(response))
+    except urllib.error.HTTPError as error:
+        return error.code, {}
+
+
+def post_and_follow(base: str, key: str, customer_id: str, console: Console) -> None:
+    """Post a payment through the API, then show it on the replica and its risk decision.
+
+    Proves the platform is live when the demo ends: the pipeline services apply and score
+    what the API accepts. The calls are printed as curl commands users can repeat.
+    """
+    body = {"customer_id": customer_id, "amount": {"amount_minor": 1250, "currency": "GBP"}}
+    idempotency = f"demo-{uuid.uuid4().hex[:12]}"
+    console.print("a payment through the API, then the ledger row and the risk decision:")
+    console.print(
+        f"  curl -s -H 'X-API-Key: {key}' -H 'Idempotency-Key: {idempotency}' "
+        f"-H 'Content-Type: application/json' -d '{json.dumps(body)}' {base}/v1/payments",
+        soft_wrap=True,
+        highlight=False,
+    )
+    started = time.monotonic()
+    status, accepted = _call(f"{base}/v1/payments", key, body, idempotency)
+    if status != 202:
+        console.print(f"[red]the API answered {status} to the payment[/]")
+        return
+    payment_id = accepted["payment_id"]
+    console.print(f"  → {status} {json.dumps(accepted)}", soft_wrap=True, highlight=False)
+    for path in (f"/v1/payments/{payment_id}", f"/v1/payments/{payment_id}/risk"):
+        url = f"{base}{path}"
+        console.print(f"  curl -s -H 'X-API-Key: {key}' {url}", soft_wrap=True, highlight=False)
+        deadline = time.monotonic() + 10
+        while True:
+            status, found = _call(url, key)
+            if status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        took = time.monotonic() - started
+        if status != 200:
+            console.print(f"[red]  → {status} after {took:.1f} s: is the pipeline running?[/]")
+            continue
+        shown = {k: found[k] for k in ("status", "decision", "score", "reasons") if k in found}
+        console.print(
+            f"  → 200 after {took:.2f} s from the POST: {json.dumps(shown)}",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 def start_sql_endpoint(settings: Settings, console: Console) -> None:

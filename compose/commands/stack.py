@@ -27,7 +27,7 @@ ServicesArg = Annotated[
     typer.Argument(
         help="Services to act on (default: all but the optional ones): "
         "redis, mysql-primary, mysql-replica, kafka, gremlin, mlflow; optional: sql, "
-        "spark-master, spark-worker."
+        "spark-master, spark-worker, streams, risk."
     ),
 ]
 
@@ -47,7 +47,9 @@ def up(
             "--with",
             help="Optional services to start too: sql (the SQL endpoint for BI tools over "
             "the built gold tables; see docs/bi.md), spark-cluster (a Spark standalone master "
-            "and worker for `lakehouse build --master spark://127.0.0.1:7077`).",
+            "and worker for `lakehouse build --master spark://127.0.0.1:7077`), pipeline "
+            "(`streams run` and the risk agent, restarted after a crash; `make demo` leaves "
+            "them running).",
         ),
     ] = None,
 ) -> None:
@@ -80,7 +82,7 @@ def down(services: ServicesArg = None) -> None:
 
 
 def _print_status() -> None:
-    table = Table("service", "port", "pid", "health")
+    table = Table("service", "port", "pid", "health", "restarts")
     colours = {"healthy": "green", "starting": "yellow", "stopped": "dim", "foreign": "red"}
     for row in _stack().status():
         state = row.state if row.state != "foreign" else "port taken by another process"
@@ -89,6 +91,7 @@ def _print_status() -> None:
             str(row.port),
             str(row.pid or "-"),
             f"[{colours[row.state]}]{state}[/]",
+            "-" if row.restarts is None else str(row.restarts),
         )
     console.print(table)
 

@@ -12,13 +12,11 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from compose.local import install
+from compose.local import mysql_accounts as accounts
 from compose.local.process import StackError, port_in_use
 from paystream.settings import Settings
 
 CONF = Path(__file__).resolve().parent / "conf"
-REPLICATION_USER = "repl"
-# Local-stack-only credentials; real deployments take theirs from settings/secrets.
-REPLICATION_PASSWORD = "repl-local"  # noqa: S105
 
 
 def render(template: str, target: Path, **values: object) -> Path:
@@ -233,12 +231,15 @@ class MariaDB(Service):
         return [*argv, "--server-id=2", "--read-only=1", "--log-slave-updates=1"]
 
     def sql(self, statement: str, headers: bool = False) -> str:
-        """Run SQL as root over the local socket; return tab-separated output."""
+        """Run SQL as root over the local socket; return tab-separated output.
+
+        The statements go on standard input: a password in them never shows in ``ps``.
+        """
         client = install.which("mariadb") or "mariadb"
         result = subprocess.run(
             [client, "--no-defaults", "-S", str(self.socket), "-uroot", "-B"]
-            + ([] if headers else ["-N"])
-            + ["-e", statement],
+            + ([] if headers else ["-N"]),
+            input=statement,
             capture_output=True,
             text=True,
             timeout=30,
@@ -273,35 +274,30 @@ class MariaDB(Service):
         return (self.data_dir / "paystream-replication.done").exists()
 
     def after_ready(self, services: dict[str, Service]) -> None:
-        marker = self.data_dir / "paystream-bootstrap.done"
+        # Every `up`, not once: the passwords in .stack/secrets.env may be new (a checkout
+        # bootstrapped with the old fixed ones is migrated here), and only then is SQL run.
         if self.role == "primary":
-            if marker.exists():
-                return
-            self.sql(
-                "CREATE DATABASE IF NOT EXISTS paystream CHARACTER SET utf8mb4;"
-                "CREATE USER IF NOT EXISTS 'paystream'@'%' IDENTIFIED BY 'paystream';"
-                "CREATE USER IF NOT EXISTS 'paystream'@'localhost' IDENTIFIED BY 'paystream';"
-                # paystream_* databases too: tests and benchmarks use their own.
-                "GRANT ALL PRIVILEGES ON `paystream%`.* TO 'paystream'@'%';"
-                "GRANT ALL PRIVILEGES ON `paystream%`.* TO 'paystream'@'localhost';"
-                f"CREATE USER IF NOT EXISTS '{REPLICATION_USER}'@'%' "
-                f"IDENTIFIED BY '{REPLICATION_PASSWORD}';"
-                f"GRANT REPLICATION SLAVE ON *.* TO '{REPLICATION_USER}'@'%';"
-                "FLUSH PRIVILEGES;"
-            )
-            marker.write_text("ok")
-            return
-        if self._replication_configured():
+            self.ensure_accounts()
             return
         primary = services["mysql-primary"]
-        self.sql(
-            "STOP SLAVE;"
-            f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={primary.port}, "
-            f"MASTER_USER='{REPLICATION_USER}', MASTER_PASSWORD='{REPLICATION_PASSWORD}', "
-            "MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;"
-            "START SLAVE;"
-        )
-        (self.data_dir / "paystream-replication.done").write_text("ok")
+        assert isinstance(primary, MariaDB)
+        primary.ensure_accounts()  # first: the replica logs in with the new password
+        _, replication = accounts.passwords(self.settings.mysql)
+        marker = self.data_dir / "paystream-replication.done"
+        wanted = accounts.digest(replication)
+        if accounts.needs_update(marker, wanted):
+            configured = self._replication_configured()
+            self.sql(accounts.replica_statements(primary.port, replication, configured))
+            marker.write_text(wanted)
+
+    def ensure_accounts(self) -> None:
+        """Create the database and accounts, or give them the current passwords (primary)."""
+        app, replication = accounts.passwords(self.settings.mysql)
+        marker = self.data_dir / "paystream-bootstrap.done"
+        wanted = accounts.digest(app, replication)
+        if accounts.needs_update(marker, wanted):
+            self.sql(accounts.primary_statements(app, replication))
+            marker.write_text(wanted)
 
 
 class Redis(Service):
@@ -431,6 +427,7 @@ class MLflow(Service):
 
 def all_services(settings: Settings) -> list[Service]:
     """Every service of the local stack, in start order (the optional ones last)."""
+    from compose.local.pipeline_service import RiskAgent, StreamWorkers
     from compose.local.spark_cluster import SparkMaster, SparkWorker
     from compose.local.sql_service import SqlEndpoint
 
@@ -444,4 +441,6 @@ def all_services(settings: Settings) -> list[Service]:
         SqlEndpoint(settings),
         SparkMaster(settings),
         SparkWorker(settings),
+        StreamWorkers(settings),
+        RiskAgent(settings),
     ]

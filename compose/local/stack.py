@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from compose.local import install
+from compose.local.pipeline_service import PIPELINE
 from compose.local.process import (
     PidFile,
     StackError,
@@ -24,7 +25,7 @@ from compose.local.process import (
 from compose.local.secrets import ensure_local_secrets
 from compose.local.services import Service, all_services
 from compose.local.spark_cluster import CLUSTER
-from paystream.settings import LOCAL_SECRETS_FILE, Settings
+from paystream.settings import LOCAL_SECRETS_FILE, Settings, load_settings
 
 Report = Callable[[str], None]
 
@@ -37,6 +38,7 @@ class ServiceStatus:
     port: int
     pid: int | None
     state: str  # healthy | starting | stopped | foreign
+    restarts: int | None = None  # kept services only: restarts after a crash
 
 
 class LocalStack:
@@ -58,8 +60,10 @@ class LocalStack:
         With no ``names``: every service that is not optional, plus the optional ones named
         in ``extra`` (``stack up --with sql --with spark-cluster``).
         """
-        # A group name stands for its services (spark-cluster: the master and a worker).
-        extra = [n for e in (extra or []) for n in (CLUSTER if e == "spark-cluster" else (e,))]
+        # A group name stands for its services (spark-cluster: the master and a worker;
+        # pipeline: the stream workers and the risk agent).
+        groups = {"spark-cluster": CLUSTER, "pipeline": PIPELINE}
+        extra = [n for e in (extra or []) for n in groups.get(e, (e,))]
         if not names:
             names = [n for n, s in self.services.items() if not s.optional or n in extra]
             if extra:
@@ -91,11 +95,13 @@ class LocalStack:
         self, report: Report, names: list[str] | None = None, extra: list[str] | None = None
     ) -> list[str]:
         """Start every selected service that is not running; return the ones started."""
-        selected = self.select(names, extra)
+        self.select(names, extra)  # unknown names fail before anything is written
         for directory in ("run", "logs", "conf", "data"):
             (self.home / directory).mkdir(parents=True, exist_ok=True)
         for name in ensure_local_secrets():
             report(f"generated {name} into {LOCAL_SECRETS_FILE}")
+        self._adopt_local_secrets()
+        selected = self.select(names, extra)
         self.install(report, selected)
 
         to_start: list[Service] = []
@@ -127,6 +133,20 @@ class LocalStack:
         # The replica only reports healthy once replication runs; check again after wiring.
         self._wait_healthy(selected, report)
         return [s.name for s in to_start]
+
+    def _adopt_local_secrets(self) -> None:
+        # Settings read before .stack/secrets.env held the MariaDB passwords lack them, and
+        # the accounts are given exactly what every later process will read from that file.
+        mysql = self.settings.mysql
+        if mysql.password is not None and mysql.replication_password is not None:
+            return
+        fresh = load_settings().mysql
+        update = {
+            "password": mysql.password or fresh.password,
+            "replication_password": mysql.replication_password or fresh.replication_password,
+        }
+        self.settings = self.settings.model_copy(update={"mysql": mysql.model_copy(update=update)})
+        self.services = {s.name: s for s in all_services(self.settings)}
 
     def _wait_healthy(self, services: list[Service], report: Report) -> None:
         pending = {s.name: s for s in services}
@@ -178,7 +198,9 @@ class LocalStack:
                 state = "healthy" if service.healthy() else "starting"
             if service.optional and state == "stopped":
                 continue  # not asked for: `stack up --with NAME` starts it
-            rows.append(ServiceStatus(service.name, service.port, pid, state))
+            kept = getattr(service, "restarts", None)
+            restarts = kept().count if kept is not None and pid is not None else None
+            rows.append(ServiceStatus(service.name, service.port, pid, state, restarts))
         return rows
 
     def logs(self, name: str, lines: int) -> str:
@@ -190,4 +212,6 @@ def _port_setting(service: Service) -> str:
     if service.name == "sql":
         return "PAYSTREAM_SQL__PORT"
     field = service.name.replace("-", "_").upper()
+    if service.name in PIPELINE:
+        return f"PAYSTREAM_STACK__{field}_METRICS_PORT"
     return f"PAYSTREAM_STACK__{field}_PORT"

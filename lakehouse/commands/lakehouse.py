@@ -58,6 +58,15 @@ def build(
             "PAYSTREAM_LAKEHOUSE__SPARK_MASTER, local[*]).",
         ),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Show Spark's and Hadoop's start-up output and warnings (by default they go "
+            "to .stack/logs/spark.log).",
+        ),
+    ] = False,
 ) -> None:
     """Build the lakehouse: land Kafka in bronze, refine silver, recompute gold.
 
@@ -65,7 +74,10 @@ def build(
     bronze reads what the topics hold now (Structured Streaming, availableNow) and stops.
     """
     from lakehouse.jobs import check_kafka, ingest_continuously, parse_layers, with_master
+    from paystream.stores.spark import show_jvm_output
 
+    if verbose:
+        show_jvm_output()
     settings = with_master(get_settings(), master)
     chosen = parse_layers(layers)
     if not continuous:

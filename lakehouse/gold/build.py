@@ -213,28 +213,46 @@ def risk_reasons(silver: Silver) -> DataFrame:
     )
 
 
-def product_daily(silver: Silver) -> DataFrame:
-    """Units, orders and revenue per product, merchant, currency and order day, with the
-    product's name: the description its merchant's order lines use most often."""
-    from pyspark.sql import Window
+def _product_lines(silver: Silver) -> DataFrame:
+    """Every order line with its order's merchant, currency and time."""
     from pyspark.sql import functions as fn
 
     orders = silver("orders").select("order_id", "merchant_id", "currency", "placed_at")
     lines = silver("order_lines").select(
-        "order_id", fn.col("sku").alias("item"), "description", "quantity", "unit_price_minor"
+        "order_id",
+        "line_no",
+        fn.col("sku").alias("item"),
+        "description",
+        "quantity",
+        "unit_price_minor",
     )
-    joined = lines.join(orders, "order_id")
+    return lines.join(orders, "order_id")
+
+
+def _product_names(lines: DataFrame) -> DataFrame:
+    """``merchant_id, item, description``: the description a merchant's lines use most."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as fn
+
     # Online Retail spells some products several ways; the commonest spelling wins, ties
     # broken by name so that a rebuild picks the same one.
-    spellings = joined.groupBy("merchant_id", "item", "description").agg(
+    spellings = lines.groupBy("merchant_id", "item", "description").agg(
         fn.count(fn.lit(1)).alias("uses")
     )
     rank = Window.partitionBy("merchant_id", "item").orderBy(fn.desc("uses"), fn.asc("description"))
-    names = (
+    return (
         spellings.withColumn("rank", fn.row_number().over(rank))
         .where(fn.col("rank") == 1)
         .select("merchant_id", "item", "description")
     )
+
+
+def product_daily(silver: Silver) -> DataFrame:
+    """Units, orders and revenue per product, merchant, currency and order day, with the
+    product's name: the description its merchant's order lines use most often."""
+    from pyspark.sql import functions as fn
+
+    joined = _product_lines(silver)
     daily = joined.groupBy(
         fn.to_date("placed_at").alias("day"), "merchant_id", "item", "currency"
     ).agg(
@@ -242,7 +260,36 @@ def product_daily(silver: Silver) -> DataFrame:
         fn.countDistinct("order_id").alias("orders"),
         fn.sum(fn.col("quantity") * fn.col("unit_price_minor")).alias("revenue_minor"),
     )
-    return daily.join(names, ["merchant_id", "item"], "left")
+    return daily.join(_product_names(joined), ["merchant_id", "item"], "left")
+
+
+def product_catalogue(silver: Silver) -> DataFrame:
+    """One row per merchant and product: its name (as in ``product_daily``) and the unit
+    price and currency of the merchant's latest order line for it, with that order's time.
+
+    "Latest" is by order time, then order id, then line number, so that lines placed in the
+    same second still give one answer on every rebuild.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as fn
+
+    joined = _product_lines(silver)
+    newest = Window.partitionBy("merchant_id", "item").orderBy(
+        fn.desc("placed_at"), fn.desc("order_id"), fn.desc("line_no")
+    )
+    prices = (
+        joined.withColumn("rank", fn.row_number().over(newest))
+        .where(fn.col("rank") == 1)
+        .select(
+            "merchant_id",
+            "item",
+            "unit_price_minor",
+            "currency",
+            fn.col("placed_at").alias("priced_at"),
+        )
+    )
+    names = _product_names(joined).withColumnRenamed("description", "name")
+    return prices.join(names, ["merchant_id", "item"], "left")
 
 
 def customer_payment_history_at(silver: Silver) -> DataFrame:
@@ -261,6 +308,7 @@ BUILDERS: dict[str, Callable[[Silver], DataFrame]] = {
     "risk_kpis": lambda silver: risk_kpis(silver, fraud_labels(silver)),
     "risk_reasons": risk_reasons,
     "product_daily": product_daily,
+    "product_catalogue": product_catalogue,
 }
 assert set(BUILDERS) == set(GOLD_TABLES)
 

@@ -6,7 +6,8 @@ Every gold row is a function of one *slice* of silver:
 * ``customer_payment_history`` and ``fraud_labels``: one payment, its decision and refunds;
 * ``interactions_customer_product`` / ``_merchant``: one customer's orders / payments;
 * ``risk_kpis`` and ``risk_reasons``: one day of payments / decisions;
-* ``product_daily``: one product, because its name is the commonest over all its lines.
+* ``product_daily``: one product, because its name is the commonest over all its lines;
+* ``product_catalogue``: one product, its name as above and its price the latest line's.
 
 The silver ledger pull stamps every row it writes with ``_pulled_at``. Gold stores, per
 silver table, the newest stamp it has consumed (``gold/_marks``). The next build reads the
@@ -146,6 +147,7 @@ class Slices:
             & _month("issued_at").isin(self.months),
         }
         by_payment = {"payments": fn.col("payment_id").isin(self.payments)}
+        by_item = {"order_lines": fn.col("sku").isin(self.items)}
         scopes = {
             "merchant_statements": (self.merchants and self.months, statements),
             "customer_payment_history": (self.payments, by_payment),
@@ -166,7 +168,8 @@ class Slices:
                 self.reason_days,
                 {"risk_decisions": _decision_day().isin(self.reason_days)},
             ),
-            "product_daily": (self.items, {"order_lines": fn.col("sku").isin(self.items)}),
+            "product_daily": (self.items, by_item),
+            "product_catalogue": (self.items, by_item),
         }
         return {name: where for name, (changed, where) in scopes.items() if changed}
 

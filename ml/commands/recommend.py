@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from ml.commands.render import console
+from ml.commands.render import console, served_table
 from paystream.datasets.online_retail import MERCHANT_ID as RETAIL_MERCHANT
 from paystream.settings import get_settings
 
@@ -41,12 +40,4 @@ def recommend(
         )
         raise typer.Exit(1)
     who = "popular list (no personal list)" if fallback else customer_id
-    made = f"{found.model_name} v{found.model_version} · {found.generated_at:%Y-%m-%d %H:%M}"
-    table = Table(title=f"{who} · {made}")
-    table.add_column("#", justify="right")
-    table.add_column("item")
-    table.add_column("score", justify="right")
-    table.add_column("source")
-    for n, item in enumerate(found.items, start=1):
-        table.add_row(str(n), item.item_id, f"{item.score:.4g}", item.source)
-    console.print(table)
+    console.print(served_table(found, who))

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ml.fraud.backtest_job import BacktestRun
     from ml.fraud.train import TrainResult as FraudResult
     from ml.recommender.pipeline import TrainResult as RecommenderResult
+    from paystream.contracts.served import Recommendations
 
 console = Console()
 
@@ -177,5 +178,23 @@ def print_recommender_result(result: RecommenderResult, model_name: str) -> None
             f"({result.served.per_second:,.0f}/s) + {result.graph_served} from the graph "
             f"+ the popular list; {result.serve_note}"
         )
+        console.print(result.catalogue_note)
     else:
         console.print(result.serve_note)
+
+
+def served_table(found: Recommendations, who: str) -> Table:
+    """A served list as the API returns it: rank, item, name, price, score and source."""
+    made = f"{found.model_name} v{found.model_version} · {found.generated_at:%Y-%m-%d %H:%M}"
+    table = Table(title=f"{who} · {made}")
+    table.add_column("#", justify="right")
+    table.add_column("item")
+    table.add_column("name")
+    table.add_column("unit price", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("source")
+    for n, item in enumerate(found.items, start=1):
+        price = "—" if item.unit_price is None else str(item.unit_price)
+        name = item.name or "—"
+        table.add_row(str(n), item.item_id, name, price, f"{item.score:.4g}", item.source)
+    return table

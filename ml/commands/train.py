@@ -115,6 +115,15 @@ def recommender(
             "learnt and served per merchant, from that merchant's interactions only.",
         ),
     ] = None,
+    catalogue: Annotated[
+        Path | None,
+        typer.Option(
+            "--catalogue",
+            help="Product names and latest unit prices served with each item (columns "
+            "merchant_id, item, name, unit_price_minor, currency): a Delta folder or Parquet. "
+            "Default: gold product_catalogue (names and prices null until it is built).",
+        ),
+    ] = None,
     promote: Annotated[
         bool,
         typer.Option(
@@ -176,6 +185,7 @@ def recommender(
         model_name=model_name,
         experiment=experiment,
         merchant=merchant,
+        catalogue=catalogue,
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), console=console) as progress:

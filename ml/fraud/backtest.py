@@ -29,7 +29,13 @@ from sklearn.metrics import roc_auc_score
 
 from ml.fraud.dataset import DatasetError, FraudDataset
 from ml.fraud.evaluate import average_precision, card_precision_per_day
-from ml.fraud.model import build_model, empty_columns, fill_empty, fraud_scores
+from ml.fraud.model import (
+    build_model,
+    empty_columns,
+    fill_empty,
+    fraud_scores,
+    logistic_regression,
+)
 from ml.fraud.selection import select
 from ml.fraud.train import TrainConfig
 from paystream.contracts.fraud_features import FEATURES
@@ -135,16 +141,7 @@ def plan_folds(days: npt.NDArray[Any], protocol: Protocol) -> list[Fold]:
 
 def logistic_baseline(seed: int = 0) -> Any:
     """The plain logistic regression: median-imputed, standardized features."""
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(
-        SimpleImputer(strategy="median"),
-        StandardScaler(),
-        LogisticRegression(max_iter=1000, random_state=seed),
-    )
+    return logistic_regression(seed)
 
 
 def _known_compromised(

@@ -21,7 +21,17 @@ from ml.fraud.evaluate import average_precision
 from ml.fraud.model import build_model, empty_columns, fill_empty, fraud_scores
 from ml.fraud.train import TrainConfig
 
-#: Changes to :class:`TrainConfig` tried beside the defaults (the first, empty, entry).
+# Shallow trees: a week of training holds a few hundred frauds.
+_SHALLOW: dict[str, Any] = {
+    "class_weight": None,
+    "learning_rate": 0.05,
+    "max_iter": 300,
+    "max_depth": 3,
+    "min_samples_leaf": 100,
+    "l2_regularization": 1.0,
+}
+#: Changes to :class:`TrainConfig` tried beside the defaults (the first, empty, entry); the
+#: last two blend the trees with the logistic regression (:func:`ml.fraud.model.build_model`).
 GRID: tuple[dict[str, Any], ...] = (
     {},
     {"class_weight": None},
@@ -40,6 +50,16 @@ GRID: tuple[dict[str, Any], ...] = (
         "max_iter": 300,
         "max_leaf_nodes": 7,
         "min_samples_leaf": 200,
+    },
+    _SHALLOW,
+    {**_SHALLOW, "blend_logistic": True},
+    {
+        "class_weight": None,
+        "learning_rate": 0.05,
+        "max_iter": 500,
+        "max_depth": 2,
+        "min_samples_leaf": 50,
+        "blend_logistic": True,
     },
 )
 #: Validation blocks per fold: one more than the last week alone, which a single odd week

@@ -2,8 +2,8 @@
 
 The model is a ``HistGradientBoostingClassifier`` on
 :data:`paystream.contracts.fraud_features.FEATURES` rows (``NaN`` = missing, routed by the
-trees). The data is split by time
-(:mod:`ml.fraud.split`): the model fits on the early part of the training period, the
+trees), optionally blended with a logistic regression (:mod:`ml.fraud.model`). The data is
+split by time (:mod:`ml.fraud.split`): the model fits on the early part of the training period, the
 operating thresholds are chosen on its later part (validation), and every figure is
 measured on the held-out last days beside the rules-only baseline.
 
@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.ensemble import HistGradientBoostingClassifier
 
 from ml.fraud.dataset import DatasetError, FraudDataset, load_dataset
 from ml.fraud.evaluate import Scorecard, Thresholds, pick_thresholds, scorecard
@@ -69,11 +68,15 @@ class TrainConfig:
     max_iter: int = 200
     learning_rate: float = 0.1
     max_leaf_nodes: int = 31
+    max_depth: int | None = None
     min_samples_leaf: int = 20
     l2_regularization: float = 0.0
     # Fraud is rare; balancing the classes keeps the trees from ignoring it. Scores are then
     # not calibrated probabilities, which is why thresholds are chosen on data, not fixed.
     class_weight: str | None = "balanced"
+    # Average the boosting model's probability with the logistic regression's (see
+    # ml.fraud.model); prequential validation turns it on when it scores better.
+    blend_logistic: bool = False
     # OpenMP threads of fit/predict; None = every core. On a busy shared machine one thread
     # is several times faster than all of them fighting over the cores.
     threads: int | None = None
@@ -97,7 +100,7 @@ class Evaluation:
 class Fitted:
     """A fitted model with its split and evaluation (nothing logged yet)."""
 
-    model: HistGradientBoostingClassifier
+    model: Any  # the estimator build_model made: boosting, or boosting blended with logistic
     split: TemporalSplit
     evaluation: Evaluation
     holdout_scores: npt.NDArray[np.float64]

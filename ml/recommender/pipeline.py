@@ -3,7 +3,8 @@
 load and check interactions → temporal split → fit and evaluate ALS, co-occurrence and the
 popularity baseline → (with ``promote``) the champion's nDCG@10 on the same split → refit ALS
 on all the data → MLflow run + registered version (``challenger``) → promotion → batch
-scoring into Redis (ALS lists, graph lists for customers ALS never saw, the popular list).
+scoring into Redis (ALS lists, graph lists for customers ALS never saw, the popular list),
+every item named and priced from gold ``product_catalogue``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml.recommender.als import ALSParams, ALSRecommender, FactorModel
+from ml.recommender.catalogue import Catalogue, gold_catalogue_path, load_catalogue
 from ml.recommender.data import (
     Interactions,
     InteractionsError,
@@ -67,6 +69,8 @@ class TrainConfig:
     chunk_size: int = 1000
     #: Whose customers a table without a ``merchant_id`` column holds (served per merchant).
     merchant: str | None = None
+    #: Names and prices of the served items; gold ``product_catalogue`` when None.
+    catalogue: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class TrainResult:
     served: ServeStats | None
     graph_served: int
     serve_note: str
+    #: Where the served items' names and prices came from (empty when nothing was served).
+    catalogue_note: str = ""
 
 
 class Steps:
@@ -123,6 +129,13 @@ def load(settings: Settings, path: Path | None) -> Interactions:
     return load_interactions(gold)
 
 
+def load_products(settings: Settings, config: TrainConfig) -> Catalogue:
+    """The given catalogue, or gold's; lists are served without names while gold has none."""
+    if config.catalogue is not None:
+        return load_catalogue(config.catalogue)
+    return load_catalogue(gold_catalogue_path(settings.lakehouse.root), required=False)
+
+
 def check_services(settings: Settings, config: TrainConfig) -> None:
     """Fail fast, before Spark starts, when a service this run needs is down."""
     from paystream.stores.mlflow import client
@@ -156,9 +169,11 @@ def run(
     steps = Steps(progress)
     steps.start("loading interactions")
     data = load(settings, config.interactions)
+    products = Catalogue({}, "not served")
     if config.serve:
         # Fail before Spark starts: lists of a table without merchants have no audience.
         audience(str(data.frame["user"].iloc[0]), config.merchant)
+        products = load_products(settings, config)
     split = temporal_split(data.frame, config.test_weeks)
     check_services(settings, config)
     if spark is None:
@@ -226,8 +241,9 @@ def run(
     if config.serve and promotion is not None and not promotion.promoted:
         note = "not promoted: the champion's served lists stay in place"
     elif config.serve:
+        made_by = Served(config.model_name, version)
         served, graph_served = serve(
-            settings, config, Served(config.model_name, version), final.model, popular, steps
+            settings, config, made_by, final.model, popular, steps, products
         )
         note = f"served by {config.model_name} v{version}"
     steps.done()
@@ -243,6 +259,7 @@ def run(
         served=served,
         graph_served=graph_served,
         serve_note=note,
+        catalogue_note=products.note() if served is not None else "",
     )
 
 
@@ -285,8 +302,11 @@ def serve(
     model: FactorModel,
     popular: PopularityRecommender,
     steps: Steps,
+    products: Catalogue | None = None,
 ) -> tuple[ServeStats, int]:
-    """Score every known customer into Redis, then the popular and the graph lists."""
+    """Score every known customer into Redis, then the popular and the graph lists, each
+    item with its name and price at the list's merchant from ``products``."""
+    shown = products if products is not None else Catalogue({}, "none")
     client = redis_client(settings.redis)
     keys = ServedKeys(config.namespace or settings.streams.namespace)
     users = [str(u) for u in model.users]
@@ -297,14 +317,15 @@ def serve(
     def lists() -> Iterator[tuple[Audience, list[RecommendedItem]]]:
         for chunk in _chunks(users, config.chunk_size):
             for user, items in model.recommend_many(chunk, config.top_n).items():
-                yield audience(user, config.merchant), [_plain(i) for i in items]
+                merchant, customer = audience(user, config.merchant)
+                yield (merchant, customer), [shown.describe(merchant, _plain(i)) for i in items]
 
     stats = write_recommendations(
         client, keys, served, lists(), chunk_size=config.chunk_size, advance=advance
     )
     for merchant in merchants:
         scope = merchant if scoped_data else None
-        items = [_plain(i) for i in popular.popular(config.top_n, scope)]
+        items = [shown.describe(merchant, _plain(i)) for i in popular.popular(config.top_n, scope)]
         write_popular(client, keys, served, merchant, items)
     graph_served = 0
     if config.graph and len(merchants) == 1:
@@ -313,13 +334,13 @@ def serve(
         # still be in that merchant's catalogue.
         steps.start("graph co-occurrence for customers new since training")
         merchant = merchants[0]
-        catalogue = {audience(str(i), config.merchant)[1] for i in model.items}
+        sold = {audience(str(i), config.merchant)[1] for i in model.items}
         with GraphCooccurrenceRecommender(settings.gremlin, _graph_ns(settings, config)) as graph:
             known = {audience(u, config.merchant)[1] for u in users}
             fresh = [c for c in graph.customers_with_history() if c not in known]
             found = recommend_for(graph, fresh[: config.max_graph_customers], config.top_n)
         scoped_found = {
-            (merchant, customer): [i for i in items if i.item_id in catalogue]
+            (merchant, customer): [shown.describe(merchant, i) for i in items if i.item_id in sold]
             for customer, items in found.items()
         }
         graph_served = write_recommendations(client, keys, served, scoped_found).customers

@@ -51,6 +51,10 @@ GOLD_TABLES: dict[str, str] = {
         "day date, merchant_id string, item string, description string, currency string, "
         "units long, orders long, revenue_minor long"
     ),
+    "product_catalogue": (
+        "merchant_id string, item string, name string, unit_price_minor long, "
+        "currency string, priced_at timestamp"
+    ),
 }
 
 #: The tables the API serves itself; its readiness check waits for these.
@@ -76,6 +80,7 @@ GOLD_KEYS: dict[str, tuple[str, ...]] = {
     "risk_kpis": ("day",),
     "risk_reasons": ("day", "reason", "decision"),
     "product_daily": ("day", "merchant_id", "item", "currency"),
+    "product_catalogue": ("merchant_id", "item"),
 }
 
 #: Columns each gold table is Z-ordered by in ``paystream lakehouse optimize``.

@@ -11,6 +11,9 @@ Key layout (``{ns}`` is the namespace, ``ps`` by default)::
 
 Recommendations are per merchant: each list is learnt from that merchant's interactions and
 names only its catalogue, so serving one merchant never shows what a customer did elsewhere.
+The ids are written through :func:`~paystream.contracts.keys.key_part`: customer
+``b:customer:a`` at merchant ``m`` and customer ``a`` at merchant ``m:customer:b`` have two
+keys, not one.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from paystream.contracts.keys import key_part
+from paystream.money import Money
+
 RECO_POPULAR = "popular"
 
 
@@ -27,19 +33,22 @@ class ServedKeys:
     """Redis keys of served results under one namespace."""
 
     def __init__(self, namespace: str = "ps") -> None:
+        # A brace in the namespace would become the hash tag of every served key.
+        if "{" in namespace or "}" in namespace:
+            raise ValueError(f"a Redis namespace holds no braces: {namespace!r}")
         self.namespace = namespace
 
     def decision(self, payment_id: str) -> str:
         """Hash holding one payment's risk decision."""
-        return f"{self.namespace}:risk:decision:{payment_id}"
+        return f"{self.namespace}:risk:decision:{key_part(payment_id)}"
 
     def recommendations(self, customer_id: str, merchant_id: str) -> str:
         """JSON string of one customer's top-N items at one merchant."""
-        return f"{self.namespace}:reco:{merchant_id}:customer:{customer_id}"
+        return f"{self.namespace}:reco:{key_part(merchant_id)}:customer:{key_part(customer_id)}"
 
     def popular(self, merchant_id: str) -> str:
         """JSON string of the merchant's items served to unknown or cold customers."""
-        return f"{self.namespace}:reco:{merchant_id}:{RECO_POPULAR}"
+        return f"{self.namespace}:reco:{key_part(merchant_id)}:{RECO_POPULAR}"
 
 
 class StoredDecision(BaseModel):
@@ -94,11 +103,23 @@ class StoredDecision(BaseModel):
 
 
 class RecommendedItem(BaseModel):
-    """One recommended item and its score (higher is better)."""
+    """One recommended item and its score (higher is better), with what an app shows of it.
+
+    ``name`` and ``unit_price`` come from gold ``product_catalogue`` when the list is
+    written; both are null for a product the catalogue does not know (yet).
+    """
 
     item_id: str
     score: float
     source: Annotated[str, Field(description="als, popularity or graph")]
+    name: Annotated[
+        str | None,
+        Field(description="The product's name at this merchant (its commonest description)"),
+    ] = None
+    unit_price: Annotated[
+        Money | None,
+        Field(description="The merchant's latest unit price: integer minor units + currency"),
+    ] = None
 
 
 class Recommendations(BaseModel):

@@ -54,6 +54,60 @@ def test_recommendations_carry_the_model_version(api_world):
     assert [i["item_id"] for i in body["items"]] == ["SKU0000", "SKU0001", "SKU0002"]
 
 
+def test_recommended_items_carry_the_gold_catalogues_names_and_prices(api_world):
+    from deltalake import DeltaTable
+
+    table = DeltaTable(str(api_world.lakehouse / "gold" / "product_catalogue"))
+    catalogue = {(r["merchant_id"], r["item"]): r for r in table.to_pyarrow_table().to_pylist()}
+    with api_world.client("beta") as client:
+        res = client.get("/v1/customers/C1/recommendations")
+    assert res.status_code == 200, res.text
+    items = res.json()["items"]
+    named = [i for i in items if ("M-beta", i["item_id"]) in catalogue]
+    assert named and len(named) < len(items), "the sample list has known and unknown items"
+    for item in items:
+        row = catalogue.get(("M-beta", item["item_id"]))
+        if row is None:  # not in the catalogue: still served, with nulls
+            assert item["name"] is None and item["unit_price"] is None
+            continue
+        assert item["name"] == row["name"]
+        assert item["unit_price"] == {
+            "amount_minor": row["unit_price_minor"],
+            "currency": row["currency"],
+        }
+        assert isinstance(item["unit_price"]["amount_minor"], int)
+
+
+def test_a_list_stored_before_items_had_names_serves_them_as_null(api_world):
+    import json
+
+    import redis
+
+    from paystream.contracts.served import ServedKeys
+
+    client = redis.Redis.from_url(api_world.settings.redis.url.get_secret_value())
+    key = ServedKeys(api_world.settings.streams.namespace).recommendations("C5", "M-beta")
+    kept = client.get(key)
+    old = {
+        "customer_id": "C5",
+        "items": [{"item_id": "SKU0000", "score": 0.9, "source": "als"}],
+        "model_name": "paystream-recommender",
+        "model_version": "0",
+        "generated_at": "2025-01-01T00:00:00Z",
+    }
+    try:
+        client.set(key, json.dumps(old))
+        with api_world.client("beta") as api:
+            res = api.get("/v1/customers/C5/recommendations")
+        assert res.status_code == 200, res.text
+        assert res.json()["items"] == [
+            {"item_id": "SKU0000", "score": 0.9, "source": "als", "name": None, "unit_price": None}
+        ]
+    finally:
+        client.set(key, kept)
+        client.close()
+
+
 def test_cold_customer_gets_the_popular_list_marked_as_fallback(api_world):
     # C0 has no list of its own (see harness.sample_gold.served_commands).
     with api_world.client("alpha") as client:

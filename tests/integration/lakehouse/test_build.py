@@ -79,6 +79,46 @@ def test_gold_tables_follow_the_contract_and_carry_ledger_facts(lake):
     assert all(isinstance(r["day"], date) for r in kpis)
 
 
+def test_gold_product_catalogue_holds_each_products_commonest_name_and_latest_ledger_price(
+    lake,
+):
+    lines = _ledger(
+        lake,
+        "SELECT o.merchant_id, l.sku, l.description, l.unit_price_minor, o.currency, "
+        "o.placed_at, o.order_id, l.line_no FROM order_lines l JOIN orders o USING (order_id)",
+    )
+    assert lines, "the world's ledger holds no order lines"
+    uses: dict[tuple, dict[str, int]] = {}
+    latest: dict[tuple, tuple] = {}
+    for merchant, sku, description, price, currency, placed_at, order_id, line_no in lines:
+        names = uses.setdefault((merchant, sku), {})
+        names[description] = names.get(description, 0) + 1
+        newest = latest.get((merchant, sku))
+        if newest is None or (placed_at, order_id, line_no) > newest[:3]:
+            latest[(merchant, sku)] = (placed_at, order_id, line_no, price, currency)
+    expected = {
+        key: (
+            min(names, key=lambda name: (-names[name], name)),
+            latest[key][3],
+            latest[key][4],
+            latest[key][0],
+        )
+        for key, names in uses.items()
+    }
+    rows = DeltaTable(lake.table("gold", "product_catalogue")).to_pyarrow_table().to_pylist()
+    gold = {
+        (r["merchant_id"], r["item"]): (
+            r["name"],
+            r["unit_price_minor"],
+            r["currency"],
+            r["priced_at"].replace(tzinfo=None),
+        )
+        for r in rows
+    }
+    assert len(rows) == len(gold) == len(expected)
+    assert gold == expected
+
+
 def test_spark_and_delta_rs_read_identical_rows_from_every_gold_table(spark, lake):
     for name in GOLD_TABLES:
         path = lake.table("gold", name)

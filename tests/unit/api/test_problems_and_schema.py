@@ -125,3 +125,20 @@ def test_the_committed_secret_examples_do_not_pass():
 
 def test_random_secrets_of_32_bytes_or_more_start_the_app():
     assert create_app(load_settings(api=STRONG, _env_file=None)).title == "paystream API"
+
+
+def test_openapi_shows_each_recommended_items_name_and_price_in_minor_units():
+    schema = create_app(load_settings(api=STRONG, _env_file=None)).openapi()
+    components = schema["components"]["schemas"]
+    ok = schema["paths"]["/v1/customers/{customer_id}/recommendations"]["get"]["responses"]["200"]
+    out = ok["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    item = components[components[out]["properties"]["items"]["items"]["$ref"].rsplit("/", 1)[1]]
+    assert {"name", "unit_price"} <= set(item["properties"])
+    assert {"name", "unit_price"}.isdisjoint(item.get("required", []))
+    price = item["properties"]["unit_price"]["anyOf"]
+    assert {"type": "null"} in price
+    money = components[next(p["$ref"] for p in price if "$ref" in p).rsplit("/", 1)[1]]
+    assert money["properties"]["amount_minor"]["type"] == "integer"
+    assert set(money["required"]) == {"amount_minor", "currency"}
+    example = components[out]["examples"][0]["items"]
+    assert example[0]["unit_price"] == {"amount_minor": 295, "currency": "GBP"}

@@ -29,3 +29,14 @@ def test_spark_cluster_names_the_master_and_the_worker():
     chosen = names(stack.select(None, ["spark-cluster"]))
     assert chosen[-2:] == ["spark-master", "spark-worker"]
     assert "sql" not in chosen
+
+
+def test_pipeline_names_the_stream_workers_and_the_risk_agent_under_the_keeper():
+    stack = LocalStack(Settings())
+    chosen = stack.select(None, ["pipeline"])
+    assert names(chosen)[-2:] == ["streams", "risk"]
+    assert "streams" not in names(stack.select(None))
+    streams, risk = chosen[-2:]
+    assert streams.argv()[1:4] == ["-m", "compose.local.keeper", "--name"]
+    assert streams.argv()[-4:] == ["streams", "run", "--metrics-port", str(streams.port)]
+    assert risk.argv()[-4:] == ["streams", "risk", "--metrics-port", str(risk.port)]

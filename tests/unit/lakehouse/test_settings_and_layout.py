@@ -88,7 +88,7 @@ def test_gold_contract_names_and_money_types_are_fixed():
     assert set(GOLD_TABLES) == {
         "merchant_statements", "customer_payment_history", "interactions_customer_product",
         "interactions_customer_merchant", "fraud_labels", "risk_kpis", "risk_reasons",
-        "product_daily",
+        "product_daily", "product_catalogue",
     }  # fmt: skip
     for name in GOLD_TABLES:
         for column, kind in column_types(name):

@@ -5,6 +5,7 @@ import pytest
 
 from api.gold import GOLD_TABLES as API_TABLES
 from harness.sample_gold import (
+    CATALOGUE,
     HISTORY,
     INTERACTIONS,
     PRODUCT_DAILY,
@@ -60,6 +61,7 @@ def test_sample_gold_is_built_from_the_contract():
     assert arrow_schema("risk_kpis") == RISK_KPIS
     assert arrow_schema("risk_reasons") == RISK_REASONS
     assert arrow_schema("product_daily") == PRODUCT_DAILY
+    assert arrow_schema("product_catalogue") == CATALOGUE
 
 
 def test_a_gold_path_is_checked_against_the_contract():

@@ -100,3 +100,64 @@ def write_orders(stack, settings):
             sink.close()
 
     return write
+
+
+def _silver_from_the_replay(root) -> None:
+    """Silver ``orders`` and ``order_lines`` as the ledger holds them after the Online Retail
+    replay: the replay's own events, in the columns the ledger sink writes."""
+    from datetime import UTC
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from ingest.online_retail.events import ReplaySummary, replay_events
+    from ingest.online_retail.replay import DEFAULT_FILE
+    from paystream.contracts.events import OrderPlaced
+
+    orders: dict[str, list] = {c: [] for c in ("order_id", "merchant_id", "currency", "placed_at")}
+    lines: dict[str, list] = {
+        c: [] for c in ("order_id", "line_no", "sku", "description", "quantity", "unit_price_minor")
+    }
+    _, events, _ = replay_events(DEFAULT_FILE, ReplaySummary())
+    for event in events:
+        if not isinstance(event, OrderPlaced):
+            continue
+        orders["order_id"].append(event.order_id)
+        orders["merchant_id"].append(event.merchant_id)
+        orders["currency"].append(event.total.currency)
+        orders["placed_at"].append(event.occurred_at.astimezone(UTC))
+        for line in event.lines:
+            lines["order_id"].append(event.order_id)
+            lines["line_no"].append(line.line_no)
+            lines["sku"].append(line.sku)
+            lines["description"].append(line.description)
+            lines["quantity"].append(line.quantity)
+            lines["unit_price_minor"].append(line.unit_price_minor)
+    orders_table = pa.table(orders).cast(
+        pa.schema(
+            [
+                ("order_id", pa.string()),
+                ("merchant_id", pa.string()),
+                ("currency", pa.string()),
+                ("placed_at", pa.timestamp("us", tz="UTC")),
+            ]
+        )
+    )
+    write_deltalake(f"{root}/silver/orders", orders_table)
+    write_deltalake(f"{root}/silver/order_lines", pa.table(lines))
+
+
+@pytest.fixture(scope="session")
+def retail_lakehouse(spark, tmp_path_factory):
+    """A lakehouse root whose gold ``product_catalogue`` the gold job built from the whole
+    Online Retail file, as replayed into the ledger (silver written directly, no stream)."""
+    from lakehouse.gold.build import Silver, conform, product_catalogue
+    from lakehouse.paths import LakePaths
+    from lakehouse.tables import overwrite
+
+    root = tmp_path_factory.mktemp("retail-lake")
+    _silver_from_the_replay(root)
+    paths = LakePaths.of(root)
+    frame = conform(product_catalogue(Silver(spark, paths)), "product_catalogue")
+    overwrite(frame, paths.table("gold", "product_catalogue"))
+    return root

@@ -1,4 +1,7 @@
-"""`paystream train recommender`'s flow end to end: MLflow, promotion and Redis serving."""
+"""`paystream train recommender`'s flow end to end: MLflow, promotion and Redis serving, with
+every served item named and priced from gold's product catalogue."""
+
+from decimal import Decimal
 
 import pytest
 import redis
@@ -8,6 +11,7 @@ from ml.recommender.data import unscoped
 from ml.recommender.pipeline import TrainConfig, run
 from ml.recommender.tracking import load_served_model
 from paystream.contracts.served import Recommendations, ServedKeys
+from paystream.money import Money
 from paystream.stores.mlflow import CHAMPION, alias_version
 
 EXPERIMENT = "paystream-recommender-it"
@@ -31,9 +35,47 @@ def config(isolated, interactions, **overrides):
 
 
 @pytest.fixture(scope="module")
-def first(settings, spark, retail_parquet, isolated, write_orders):
+def first(settings, spark, retail_parquet, isolated, write_orders, retail_lakehouse):
     write_orders(f"{isolated}:", NEW_IN_GRAPH)
-    return run(settings, config(isolated, retail_parquet, als=FAST), spark=spark)
+    # Gold (its product catalogue) comes from the lakehouse built from the replayed file.
+    lake = settings.lakehouse.model_copy(update={"root": retail_lakehouse})
+    with_gold = settings.model_copy(update={"lakehouse": lake})
+    return run(with_gold, config(isolated, retail_parquet, als=FAST), spark=spark)
+
+
+def _source_products():
+    """Each product's name and latest unit price read straight from the Online Retail file, as
+    someone holding only the file would: the description its sale lines use most (ties by
+    name), and the price of its last sale line (by invoice time, invoice, line), in pence."""
+    import pandas as pd
+
+    from ml.recommender.online_retail import SOURCE
+    from paystream.datasets.online_retail import SERVICE_CODES, SERVICE_PREFIXES
+
+    raw = pd.read_csv(SOURCE, dtype=str, keep_default_na=False, encoding_errors="replace")
+    # Lines with bytes that are not UTF-8 are never replayed.
+    raw = raw[~raw.apply(lambda column: column.str.contains("\ufffd")).any(axis=1)]
+    code = raw["StockCode"].str.strip()
+    price = raw["UnitPrice"].map(Decimal)
+    sales = raw[
+        ~raw["InvoiceNo"].str.startswith("C")
+        & (raw["Quantity"].astype(int) > 0)
+        & (price > 0)
+        & (price * 100 == (price * 100).map(int))
+        & ~code.isin(SERVICE_CODES)
+        & ~code.str.startswith(SERVICE_PREFIXES)
+    ].copy()
+    sales["item"] = sales["StockCode"].str.strip().str.replace(" ", "_")
+    sales["name"] = sales["Description"].str.strip().str[:256]
+    sales["pence"] = sales["UnitPrice"].map(lambda p: int(Decimal(p) * 100))
+    sales["at"] = pd.to_datetime(sales["InvoiceDate"])
+    sales["placed"] = sales.groupby("InvoiceNo")["at"].transform("min")
+    sales["row"] = range(len(sales))
+    counts = sales.groupby(["item", "name"]).size().reset_index(name="uses")
+    counts = counts.sort_values(["item", "uses", "name"], ascending=[True, False, True])
+    names = counts.drop_duplicates("item").set_index("item")["name"]
+    last = sales.sort_values(["placed", "InvoiceNo", "row"]).drop_duplicates("item", keep="last")
+    return names.to_dict(), last.set_index("item")["pence"].to_dict()
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +139,20 @@ def test_customers_only_the_graph_knows_get_graph_co_occurrence_lists(first, ser
     assert [(i.item_id, i.source) for i in new1.items] == [("84879", "graph")]
     assert [(i.item_id, i.source) for i in new2.items] == [("22423", "graph")]
     assert new1.model_version == first.version
+
+
+def test_served_items_carry_their_online_retail_names_and_latest_prices(first, served):
+    names, pence = _source_products()
+    customers = sorted({unscoped(u)[1] for u in first.data.frame["user"]})[:5]
+    lists = [served(c) for c in customers] + [served(None)]
+    lists += [served("cust-new1"), served("cust-new2")]  # graph co-occurrence lists
+    items = [item for stored in lists for item in stored.items]
+    assert len(items) == 10 * 6 + 2
+    for item in items:
+        assert item.name == names[item.item_id], item
+        assert item.unit_price == Money(amount_minor=pence[item.item_id], currency="GBP"), item
+    assert served(None).items[0].name  # the most popular product has a name, not only an id
+    assert "names and prices of" in first.catalogue_note
 
 
 def test_a_worse_model_from_a_csv_is_refused_and_the_champion_keeps_serving(
