@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Mapping
 
 from bench.lib.platform_run import RateResult, RunResult
 from bench.lib.platform_stats import (
@@ -130,29 +131,11 @@ def cpu_table(runs: list[RunResult], rates: list[float]) -> str:
         ("**platform total**", None),
         ("of which stream workers + risk agent + API", {"streams", "risk", "api"}),
     ):
-        idle = [
-            sum(
-                sum(v.values())
-                for s, v in run.idle_cpu.items()
-                if service_filter is None or s in service_filter
-            )
-            * 1000
-            / run.idle_s
-            for run in runs
-            if run.idle_s
-        ]
+        idle = [_summed_ms(run.idle_cpu, service_filter) / run.idle_s for run in runs if run.idle_s]
         cells = []
         for rate in rates:
             per = [
-                sum(
-                    sum(v.values())
-                    for s, v in r.cpu.items()
-                    if service_filter is None or s in service_filter
-                )
-                * 1000
-                / r.sent
-                for r in _per_rate(runs, rate)
-                if r.sent
+                _summed_ms(r.cpu, service_filter) / r.sent for r in _per_rate(runs, rate) if r.sent
             ]
             cells.append(f"{_median(per):.3f}")
         lines.append(f"| {title} | {_median(idle):.1f} | " + " | ".join(cells) + " |")
@@ -379,3 +362,12 @@ def polls_summary(runs: list[RunResult], rates: list[float]) -> str:
             f"{m_polls / len(results):,.0f} queries of {m_ids / max(1, m_polls):,.0f} ids"
         )
     return "; ".join(parts)
+
+
+def _summed_ms(cpu: Mapping[str, Mapping[str, float]], services: set[str] | None) -> float:
+    """CPU milliseconds of every process of ``services`` (None: all) in a CPU sample."""
+    return 1000 * sum(
+        sum(by_process.values())
+        for service, by_process in cpu.items()
+        if services is None or service in services
+    )
