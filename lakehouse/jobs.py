@@ -38,6 +38,7 @@ class BuildReport:
     """Every step of one build."""
 
     steps: list[StepResult] = field(default_factory=list)
+    #: Rows per gold table; after an incremental build, the rows its MERGE changed.
     gold_rows: dict[str, int] = field(default_factory=dict)
     #: Seconds each gold table took, for profiles (``bench.lakehouse`` prints them).
     gold_seconds: dict[str, float] = field(default_factory=dict)
@@ -121,28 +122,42 @@ def run_build(
     graph: bool = True,
     on_step: Callable[[str], None] | None = None,
     on_done: Callable[[StepResult], None] | None = None,
+    steps: Callable[[str], bool] | None = None,
+    ledger_tables: Iterable[str] | None = None,
 ) -> BuildReport:
-    """Run the selected layers in order; every step is safe to run again."""
+    """Run the selected layers in order; every step is safe to run again.
+
+    ``steps`` can skip silver's steps by name (``events``, ``ledger``): the lakehouse
+    service refreshes only the sources that changed, and pulls only ``ledger_tables`` (names
+    of :data:`lakehouse.silver.ledger.LEDGER_TABLES`; all by default).
+    """
     from lakehouse.paths import LakePaths
 
     paths = LakePaths.of(settings.lakehouse.root)
     chosen = set(layers)
     report = BuildReport()
-    steps: list[tuple[str, str, Callable[[], str]]] = []
+    wanted = steps or (lambda _name: True)
+    plan: list[tuple[str, str, Callable[[], str]]] = []
     if "bronze" in chosen:
-        steps.append(("bronze", "Kafka → bronze/events", lambda: _bronze(settings, spark, paths)))
+        plan.append(("bronze", "Kafka → bronze/events", lambda: _bronze(settings, spark, paths)))
     if "silver" in chosen:
-        steps.append(("silver", "bronze → typed events", lambda: _events(spark, paths, full)))
-        steps.append(
-            ("silver", "replica → ledger tables", lambda: _ledger(settings, spark, paths, full))
-        )
+        if wanted("events"):
+            plan.append(("silver", "bronze → typed events", lambda: _events(spark, paths, full)))
+        if wanted("ledger"):
+            plan.append(
+                (
+                    "silver",
+                    "replica → ledger tables",
+                    lambda: _ledger(settings, spark, paths, full, ledger_tables),
+                )
+            )
         if graph:
-            steps.append(
+            plan.append(
                 ("silver", "Gremlin → graph tables", lambda: _graph(settings, spark, paths))
             )
     if "gold" in chosen:
-        steps.append(("gold", "silver → gold tables", lambda: _gold(spark, paths, report, full)))
-    for layer, name, step in steps:
+        plan.append(("gold", "silver → gold tables", lambda: _gold(spark, paths, report, full)))
+    for layer, name, step in plan:
         if on_step is not None:
             on_step(f"{layer}: {name}")
         started = time.monotonic()
@@ -172,15 +187,23 @@ def _events(spark: SparkSession, paths: LakePaths, full: bool) -> str:
     return f"{stats.valid:,} valid, {stats.quarantined:,} quarantined ({topics})"
 
 
-def _ledger(settings: Settings, spark: SparkSession, paths: LakePaths, full: bool) -> str:
-    from lakehouse.silver.ledger import pull
+def _ledger(
+    settings: Settings,
+    spark: SparkSession,
+    paths: LakePaths,
+    full: bool,
+    names: Iterable[str] | None = None,
+) -> str:
+    from lakehouse.silver.ledger import LEDGER_TABLES, pull
 
     check_replica(settings)
     if not wait_for_replica(settings):
         # Not fatal: the next incremental run picks up what the replica had not applied.
         pass
-    results = pull(spark, settings.mysql, paths, full=full)
-    return ", ".join(f"{r.table} +{r.rows_read:,}" for r in results)
+    chosen = set(names) if names is not None else None
+    tables = tuple(t for t in LEDGER_TABLES if chosen is None or t.name in chosen)
+    results = pull(spark, settings.mysql, paths, full=full, tables=tables)
+    return ", ".join(f"{r.table} +{r.rows_read:,}" for r in results) or "nothing changed"
 
 
 def _graph(settings: Settings, spark: SparkSession, paths: LakePaths) -> str:
@@ -204,15 +227,12 @@ def _gold(spark: SparkSession, paths: LakePaths, report: BuildReport, full: bool
 
     result = build_gold(spark, paths, progress=timed, full=full)
     report.gold_rows, report.gold_merged = result.rows, result.merged
-    rows = ", ".join(f"{name} {n:,}" for name, n in report.gold_rows.items())
     if result.merged:
-        how = f"merged the slices of {result.merged}"
-    else:
-        how = (
-            f"recomputed ({result.recomputed_because})"
-            if result.recomputed_because
-            else "recomputed"
-        )
+        # Rows each MERGE inserted, updated or deleted (the tables are not counted).
+        changed = ", ".join(f"{name} ±{n:,}" for name, n in report.gold_rows.items())
+        return f"merged the slices of {result.merged}: {changed or 'no table touched'}"
+    rows = ", ".join(f"{name} {n:,}" for name, n in report.gold_rows.items())
+    how = f"recomputed ({result.recomputed_because})" if result.recomputed_because else "recomputed"
     return f"{how}: {rows}"
 
 

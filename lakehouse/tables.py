@@ -30,8 +30,11 @@ def merge_upsert(
     partition_by: Sequence[str] = (),
     newer_than: str | None = None,
     delete_missing: str | None = None,
-) -> None:
+) -> dict[str, int]:
     """Upsert ``frame`` into the Delta table at ``path`` by ``keys``; create it if missing.
+
+    Returns the MERGE's row counts (``num_inserted_rows``, ``num_updated_rows``, ...; empty
+    when the table was created).
 
     ``update=False`` keeps the first write of a key (events: an event id is immutable).
     ``newer_than`` names a column that must not go backwards: a matched row is replaced only
@@ -49,7 +52,7 @@ def merge_upsert(
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.save(path)
-        return
+        return {}
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     merge = (
         DeltaTable.forPath(spark, path)
@@ -63,7 +66,10 @@ def merge_upsert(
     merge = merge.whenNotMatchedInsertAll()
     if delete_missing is not None:
         merge = merge.whenNotMatchedBySourceDelete(condition=delete_missing)
-    merge.execute()
+    # Delta returns the MERGE's row counts as a one-row frame (already computed: no job).
+    metrics = merge.execute()
+    row = metrics.first() if metrics is not None else None
+    return {k: int(v) for k, v in row.asDict().items()} if row is not None else {}
 
 
 def overwrite(

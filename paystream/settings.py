@@ -192,6 +192,13 @@ class LakehouseSettings(BaseModel):
     root: Path = REPO_ROOT / ".stack" / "lakehouse"
     spark_master: str = "local[*]"
     jars_dir: Path = REPO_ROOT / ".cache" / "jars" / "spark"
+    # `paystream lakehouse run`: seconds between the starts of two refreshes.
+    refresh_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    # Bronze and silver events feed no gold table, so the service lands them less often.
+    events_refresh_interval_s: float = Field(default=120.0, gt=0, le=86_400)
+    # Shared secret of spark.authenticate on a cluster master (spark://, k8s://); local
+    # masters bind every port to loopback instead.
+    spark_auth_secret: SecretStr | None = None
 
 
 class SqlSettings(BaseModel):
@@ -206,6 +213,12 @@ class SqlSettings(BaseModel):
     user: str = Field(default="analyst", min_length=1, max_length=64)
     password: SecretStr | None = None
     layers: str = Field(default="gold", pattern=r"^(gold|silver)(,(gold|silver))*$")
+    # One analyst's runaway query must not hold the endpoint: statements are cancelled after
+    # this many seconds, results are cut at this many rows, and at most this many
+    # statements run at once (the rest wait in line).
+    statement_timeout_s: int = Field(default=120, ge=1, le=86_400)
+    max_result_rows: int = Field(default=100_000, ge=1, le=100_000_000)
+    max_concurrent_statements: int = Field(default=4, ge=1, le=64)
 
     def require_password(self) -> str:
         """The analyst password, once it is fit to guard the lakehouse.
@@ -388,6 +401,8 @@ class StackSettings(BaseModel):
     # serves /metrics on streams_metrics_port + i; the risk agent on risk_metrics_port.
     streams_metrics_port: int = 9460
     risk_metrics_port: int = 9465
+    # The lakehouse service (`paystream stack up --with lakehouse`) serves /metrics here.
+    lakehouse_metrics_port: int = 9467
 
 
 class Settings(BaseSettings):

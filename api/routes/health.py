@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -17,7 +18,9 @@ from sqlalchemy import text
 from api.dependencies import AnalystDep, ResourcesDep
 from api.problems import PROBLEM_JSON, not_found, problem_responses
 from api.resources import Resources
+from paystream.contracts.freshness import GoldFreshness
 from paystream.contracts.gold import SERVED_TABLES
+from paystream.stores.redis import RedisKeys
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
@@ -30,11 +33,24 @@ class Health(BaseModel):
     status: str = "ok"
 
 
+class GoldFreshnessView(BaseModel):
+    """How far behind the ledger gold is, from the lakehouse service's last refresh."""
+
+    lag_s: float
+    covers_until: datetime
+    source_watermark: datetime | None
+    refreshed_at: datetime
+    refresh_s: float
+    status: str
+
+
 class Readiness(BaseModel):
-    """Each dependency and whether it answered."""
+    """Each dependency and whether it answered, and gold's freshness (null when the
+    lakehouse service has never run)."""
 
     status: str
     checks: dict[str, str]
+    gold_freshness: GoldFreshnessView | None = None
 
 
 @router.get("/healthz", response_model=Health, summary="Liveness")
@@ -141,7 +157,32 @@ async def status(resources: ResourcesDep, principal: AnalystDep) -> Readiness:
     """The readiness checks one by one, with the error of each that failed."""
     checks = await _checks(resources)
     ready = all(result == "ok" for result in checks.values())
-    return Readiness(status="ready" if ready else "not ready", checks=checks)
+    return Readiness(
+        status="ready" if ready else "not ready",
+        checks=checks,
+        gold_freshness=await _gold_freshness(resources),
+    )
+
+
+async def _gold_freshness(resources: Resources) -> GoldFreshnessView | None:
+    """The lakehouse service's record in Redis; None when absent or Redis is down (the
+    Redis check already says so)."""
+    key = RedisKeys(resources.settings.streams.namespace).gold_freshness
+    try:
+        fields = await asyncio.wait_for(resources.redis.hgetall(key), CHECK_TIMEOUT_S)
+    except Exception:  # reported by the Redis check
+        return None
+    record = GoldFreshness.from_fields(fields)
+    if record is None:
+        return None
+    return GoldFreshnessView(
+        lag_s=round(record.lag_s(), 1),
+        covers_until=record.covers_until,
+        source_watermark=record.source_watermark,
+        refreshed_at=record.refreshed_at,
+        refresh_s=record.refresh_s,
+        status=record.status,
+    )
 
 
 @router.get(

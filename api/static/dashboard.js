@@ -342,6 +342,18 @@ async function defaultRange(key) {
   return { from: period.first_day, to: period.last_day };
 }
 
+// How far behind the ledger the charts' gold tables are (the lakehouse service's record).
+async function freshnessNote(key) {
+  try {
+    const fresh = (await fetchJSON("/v1/status", key)).gold_freshness;
+    if (!fresh) return "; gold is refreshed by hand (no lakehouse service)";
+    const note = `; gold ${Math.round(fresh.lag_s)} s behind the ledger`;
+    return fresh.status === "ok" ? note : `${note} (last refresh ${fresh.status})`;
+  } catch (err) {
+    return "";
+  }
+}
+
 async function load(key, range) {
   requests.clear();
   const status = document.getElementById("status");
@@ -363,7 +375,7 @@ async function load(key, range) {
     }
   }));
   status.textContent = `${drawn} charts` + (empty ? `, ${empty} empty` : "") +
-    (failed ? `, ${failed} unavailable` : "");
+    (failed ? `, ${failed} unavailable` : "") + await freshnessNote(key);
   document.body.dataset.rendered = String(drawn);
   document.body.dataset.empty = String(empty);
   document.body.dataset.failed = String(failed);

@@ -85,22 +85,31 @@ def _stream(settings: Settings, options: DemoOptions) -> bool:
 
 
 def _lakehouse_and_serving(settings: Settings, serve: bool) -> bool:
-    """Steps 7 to 10: gold built and reconciled, then the recommender, API and SQL endpoint."""
-    from cli.demo import serving
+    """Steps 7 to 11: gold built and reconciled and then kept fresh by the lakehouse service,
+    the recommender, the API, the SQL endpoint, and a posted payment followed into gold."""
+    from cli.demo import freshness, serving
     from compose.local.api_process import start_api
+    from compose.local.stack import LocalStack
     from lakehouse.commands.render import build_lakehouse, print_gold_reconciliation
 
     console.print(Rule("7. lakehouse: Kafka → bronze → silver → gold"))
+    # A service left by an earlier demo holds the lakehouse's writer lock: the build first,
+    # then the service again, on the new tables.
+    LocalStack(settings).down(lambda line: None, ["lakehouse"])
     build_lakehouse(settings, graph=False)
     ok = print_gold_reconciliation(settings)
+    freshness.start_lakehouse_service(settings, console)
     if serve:
         console.print(Rule("8. recommender: train on gold, register, serve to Redis"))
         serving.train_recommender(settings, console)
         console.print(Rule("9. the API"))
         start_api(settings)
-        serving.print_example_calls(settings, console)
+        posted = serving.print_example_calls(settings, console)
         console.print(Rule("10. the SQL endpoint for BI tools"))
         serving.start_sql_endpoint(settings, console)
+        if posted is not None:
+            console.print(Rule("11. gold kept fresh by the lakehouse service"))
+            ok = freshness.follow_into_gold(settings, posted, console, endpoint=True) and ok
     return ok
 
 

@@ -55,8 +55,9 @@ def _keys(settings: Settings, merchant_id: str) -> tuple[str, str]:
     return asyncio.run(create())
 
 
-def print_example_calls(settings: Settings, console: Console) -> None:
-    """Create a merchant key and an analyst key and print calls that work right now."""
+def print_example_calls(settings: Settings, console: Console) -> tuple[str, float] | None:
+    """Create a merchant key and an analyst key and print calls that work right now; the
+    payment posted last, as :func:`post_and_follow` returns it."""
     merchant_id, customer_id, payment_id = example_payment(settings)
     merchant_key, analyst_key = _keys(settings, merchant_id)
     base = f"http://{settings.api.host}:{settings.api.port}"
@@ -74,8 +75,9 @@ def print_example_calls(settings: Settings, console: Console) -> None:
     ):
         console.print(f"  {call}", soft_wrap=True, highlight=False)
     console.print(f"  dashboard: {base}/dashboard#key={analyst_key}", soft_wrap=True)
-    post_and_follow(base, merchant_key, customer_id, console)
+    posted = post_and_follow(base, merchant_key, customer_id, console)
     console.print(f"stop it with: kill $(cat {api_pid_file(settings)})", highlight=False)
+    return posted
 
 
 def _call(
@@ -94,11 +96,14 @@ def _call(
         return error.code, {}
 
 
-def post_and_follow(base: str, key: str, customer_id: str, console: Console) -> None:
+def post_and_follow(
+    base: str, key: str, customer_id: str, console: Console
+) -> tuple[str, float] | None:
     """Post a payment through the API, then show it on the replica and its risk decision.
 
     Proves the platform is live when the demo ends: the pipeline services apply and score
-    what the API accepts. The calls are printed as curl commands users can repeat.
+    what the API accepts. The calls are printed as curl commands users can repeat. Returns
+    the payment's id and the ``time.monotonic()`` of its POST (None when it was refused).
     """
     body = {"customer_id": customer_id, "amount": {"amount_minor": 1250, "currency": "GBP"}}
     idempotency = f"demo-{uuid.uuid4().hex[:12]}"
@@ -113,7 +118,7 @@ def post_and_follow(base: str, key: str, customer_id: str, console: Console) -> 
     status, accepted = _call(f"{base}/v1/payments", key, body, idempotency)
     if status != 202:
         console.print(f"[red]the API answered {status} to the payment[/]")
-        return
+        return None
     payment_id = accepted["payment_id"]
     console.print(f"  → {status} {json.dumps(accepted)}", soft_wrap=True, highlight=False)
     for path in (f"/v1/payments/{payment_id}", f"/v1/payments/{payment_id}/risk"):
@@ -135,6 +140,7 @@ def post_and_follow(base: str, key: str, customer_id: str, console: Console) -> 
             soft_wrap=True,
             highlight=False,
         )
+    return payment_id, started
 
 
 def start_sql_endpoint(settings: Settings, console: Console) -> None:

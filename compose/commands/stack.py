@@ -27,7 +27,7 @@ ServicesArg = Annotated[
     typer.Argument(
         help="Services to act on (default: all but the optional ones): "
         "redis, mysql-primary, mysql-replica, kafka, gremlin, mlflow; optional: sql, "
-        "spark-master, spark-worker, streams, risk."
+        "spark-master, spark-worker, streams, risk, lakehouse."
     ),
 ]
 
@@ -49,7 +49,8 @@ def up(
             "the built gold tables; see docs/bi.md), spark-cluster (a Spark standalone master "
             "and worker for `lakehouse build --master spark://127.0.0.1:7077`), pipeline "
             "(`streams run` and the risk agent, restarted after a crash; `make demo` leaves "
-            "them running).",
+            "them running), lakehouse (`lakehouse run`, which keeps gold fresh; needs a "
+            "built lakehouse).",
         ),
     ] = None,
 ) -> None:

@@ -29,6 +29,7 @@ SPARK_COMMANDS = (
     "lakehouse optimize",
     "lakehouse vacuum",
     "lakehouse spark-sql",
+    "lakehouse run",
     "train recommender",
 )
 

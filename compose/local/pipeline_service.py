@@ -85,3 +85,24 @@ class RiskAgent(_Kept):
 
     def healthy(self) -> bool:
         return _metrics_up(self.port)
+
+
+class LakehouseRefresher(_Kept):
+    """``paystream lakehouse run``: keeps bronze, silver and gold fresh in one Spark session.
+
+    It needs the lakehouse built once (``make demo`` builds it, then starts this service).
+    """
+
+    name = "lakehouse"
+    # The Spark driver's JVM and the first refresh's session start.
+    start_timeout_s = 180.0
+
+    @property
+    def port(self) -> int:
+        return self.settings.stack.lakehouse_metrics_port
+
+    def command(self) -> list[str]:
+        return [self.paystream(), "lakehouse", "run", "--metrics-port", str(self.port)]
+
+    def healthy(self) -> bool:
+        return _metrics_up(self.port)

@@ -427,7 +427,7 @@ class MLflow(Service):
 
 def all_services(settings: Settings) -> list[Service]:
     """Every service of the local stack, in start order (the optional ones last)."""
-    from compose.local.pipeline_service import RiskAgent, StreamWorkers
+    from compose.local.pipeline_service import LakehouseRefresher, RiskAgent, StreamWorkers
     from compose.local.spark_cluster import SparkMaster, SparkWorker
     from compose.local.sql_service import SqlEndpoint
 
@@ -443,4 +443,5 @@ def all_services(settings: Settings) -> list[Service]:
         SparkWorker(settings),
         StreamWorkers(settings),
         RiskAgent(settings),
+        LakehouseRefresher(settings),
     ]

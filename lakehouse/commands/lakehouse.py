@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from lakehouse.commands.live import run, status
 from lakehouse.commands.render import (
     build_lakehouse,
     console,
@@ -22,6 +23,9 @@ app = typer.Typer(
     help="The Delta lakehouse: bronze (Kafka) → silver (events, replica, graph) → gold.",
     no_args_is_help=True,
 )
+
+app.command()(run)
+app.command()(status)
 
 LayersOption = Annotated[
     str,

@@ -52,22 +52,24 @@ def build_lakehouse(
 ) -> BuildReport:
     """Run a build with a Rich progress line per step and print its summary."""
     from lakehouse.jobs import run_build
+    from lakehouse.live.lock import writer_lock
 
-    session = spark or start_spark(settings)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("", total=None)
-        report = run_build(
-            settings,
-            session,
-            layers=layers,
-            full=full,
-            graph=graph,
-            on_step=lambda name: progress.update(task, description=name),
-            on_done=lambda r: progress.console.print(
-                f"[green]✓[/] {r.layer}: {r.name} — {r.detail} [dim]({r.seconds:.1f} s)[/]"
-            ),
-        )
+    with writer_lock(settings.lakehouse.root, "`paystream lakehouse build`"):
+        session = spark or start_spark(settings)
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("", total=None)
+            report = run_build(
+                settings,
+                session,
+                layers=layers,
+                full=full,
+                graph=graph,
+                on_step=lambda name: progress.update(task, description=name),
+                on_done=lambda r: progress.console.print(
+                    f"[green]✓[/] {r.layer}: {r.name} — {r.detail} [dim]({r.seconds:.1f} s)[/]"
+                ),
+            )
     summary = Table("layer", "step", "result", "s", title=f"lakehouse at {settings.lakehouse.root}")
     for step in report.steps:
         summary.add_row(step.layer, step.name, step.detail, f"{step.seconds:.1f}")

@@ -9,14 +9,16 @@ runs it in one Spark driver:
 2. every Delta table of the chosen layers registered in the ``paystream`` database
    (``CREATE TABLE ... USING delta LOCATION``: the files stay where the build wrote them, and
    each query reads the newest committed version);
-3. the extension locked, so from then on every session is read-only;
+3. the extension locked, so from then on every session is read-only and every result is cut
+   at ``sql.max_result_rows`` rows; statements are cancelled after ``sql.statement_timeout_s``
+   and at most ``sql.max_concurrent_statements`` run at once;
 4. the Thrift server started on that session's context, with HiveServer2's ``CUSTOM``
    password authentication against the one account of :class:`paystream.settings.SqlSettings`.
 
-Two small Java classes do what Spark cannot be configured to do: check the password
-(``PasswordAuthenticator``) and refuse every statement that is not a query or a look around
-(``ReadOnly``). They are compiled here with the JDK's ``javac`` against pyspark's own jars,
-once per source change, into ``.cache/jars/sql``.
+Three small Java classes do what Spark cannot be configured to do: check the password
+(``PasswordAuthenticator``), refuse every statement that is not a query or a look around
+(``ReadOnly``), and cap the rows of a result (``ResultCap``). They are compiled here with the
+JDK's ``javac`` against pyspark's own jars, once per source change, into ``.cache/jars/sql``.
 """
 
 from __future__ import annotations
@@ -79,11 +81,16 @@ def endpoint_jar(cache: Path) -> Path:
     classpath = str(Path(pyspark.__file__).parent / "jars" / "*")
     jar.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as classes:
-        subprocess.run(
+        compiled = subprocess.run(
             [javac, "--release", "17", "-d", classes, "-cp", classpath, *map(str, sources)],
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
         )
+        if compiled.returncode != 0:
+            raise ConfigurationError(
+                f"javac could not compile the endpoint's classes: {compiled.stderr.strip()}"
+            )
         partial = jar.with_suffix(".tmp")
         subprocess.run([jar_tool, "cf", str(partial), "-C", classes, "io"], check=True)
         # Renamed into place: a concurrent start never loads a half-written jar.
@@ -112,6 +119,10 @@ def hive_properties(settings: Settings) -> dict[str, str]:
         "hive.server2.custom.authentication.class": AUTHENTICATOR,
         # Operation logs would be written under /tmp per session; nothing reads them.
         "hive.server2.logging.operation.enabled": "false",
+        # Statements run on this many background threads; the rest wait in line, so a
+        # burst of heavy queries cannot take every core of the endpoint at once.
+        "hive.server2.async.exec.threads": str(sql.max_concurrent_statements),
+        "hive.server2.async.exec.wait.queue.size": "100",
     }
 
 
@@ -156,6 +167,9 @@ def start(settings: Settings) -> tuple[SparkSession, list[Registered]]:
             "spark.driver.extraJavaOptions": (
                 f"-Duser.timezone=UTC -Dderby.stream.error.file={derby_log}"
             ),
+            # A runaway statement is cancelled, and its tasks interrupted, after the timeout.
+            "spark.sql.thriftServer.queryTimeout": f"{sql.statement_timeout_s}s",
+            "spark.sql.thriftServer.interruptOnCancel": "true",
         },
     )
     jvm: Any = spark.sparkContext._jvm  # py4j's gateway: untyped
@@ -168,6 +182,7 @@ def start(settings: Settings) -> tuple[SparkSession, list[Registered]]:
             f"CREATE TABLE IF NOT EXISTS {DATABASE}.`{table.name}` USING delta "
             f"LOCATION '{location}'"
         )
+    jvm.io.paystream.sql.ResultCap.set(sql.max_result_rows)
     jvm.io.paystream.sql.ReadOnly.lock()
     server = jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2
     server.startWithContext(spark._jsparkSession.sqlContext())

@@ -199,7 +199,6 @@ class PullResult:
 
     table: str
     rows_read: int
-    rows_total: int
     since: datetime | None
 
 
@@ -252,46 +251,75 @@ def pull(
     tables: tuple[LedgerTable, ...] = LEDGER_TABLES,
     lookback: timedelta = LOOKBACK,
 ) -> list[PullResult]:
-    """Pull every ledger table incrementally (``full``: read everything and overwrite)."""
-    from pyspark.sql import functions as fn
+    """Pull every ledger table incrementally (``full``: read everything and overwrite).
 
-    from lakehouse.tables import count, exists, merge_upsert, overwrite
+    Tables are independent, so they are pulled by a few threads at once: Spark interleaves
+    their jobs (FAIR scheduling), and one table's driver-side work (JDBC, Delta's log)
+    overlaps another's tasks.
+    """
+    from concurrent.futures import ThreadPoolExecutor
 
     marks = {} if full else read_watermarks(spark, paths)
-    results: list[PullResult] = []
-    new_marks: dict[str, datetime] = {}
     present = replica_tables(mysql)
-    for table in tables:
-        path = paths.table("silver", table.name)
-        if table.name not in present and table.name in OPTIONAL_TABLES:
-            if full or not exists(spark, path):
-                overwrite(spark.createDataFrame([], OPTIONAL_TABLES[table.name]), path)
-            results.append(PullResult(table.name, 0, count(spark, path), None))
-            continue
-        high = marks.get(table.name)
-        since = high - lookback if high is not None else None
-        frame = read_table(spark, mysql, table.query(since)).persist()
-        try:
-            summary = frame.agg(fn.count(fn.lit(1)).alias("n"), fn.max(WM).alias("high")).first()
-            assert summary is not None
-            rows = int(summary["n"])
-            stamped = frame.withColumn(PULLED, fn.current_timestamp())
-            if full:
-                overwrite(stamped, path)
-            elif not exists(spark, path):
-                # An empty table is still created: gold reads it (risk_decisions may be empty).
-                merge_upsert(spark, stamped, path, table.keys, newer_than=WM)
-            elif rows:
-                fresh = _not_stored(spark, frame, path, table.keys).persist()
-                try:
-                    if not fresh.isEmpty():
-                        _write_fresh(spark, fresh, path, table.keys)
-                finally:
-                    fresh.unpersist()
-            if summary["high"] is not None:
-                new_marks[table.name] = max(summary["high"], high) if high else summary["high"]
-        finally:
-            frame.unpersist()
-        results.append(PullResult(table.name, rows, count(spark, path), since))
-    _save_watermarks(spark, paths, new_marks)
-    return results
+
+    def one(table: LedgerTable) -> tuple[PullResult, datetime | None]:
+        spark.sparkContext.setLocalProperty("spark.scheduler.pool", table.name)
+        return _pull_table(
+            spark, mysql, paths, table, full, marks.get(table.name), present, lookback
+        )
+
+    with ThreadPoolExecutor(max_workers=PULL_THREADS, thread_name_prefix="pull") as pool:
+        done = list(pool.map(one, tables))
+    _save_watermarks(spark, paths, {r.table: high for r, high in done if high is not None})
+    return [result for result, _ in done]
+
+
+#: Tables pulled at once (two cores: more threads only queue).
+PULL_THREADS = 3
+
+
+def _pull_table(
+    spark: SparkSession,
+    mysql: MySQLSettings,
+    paths: LakePaths,
+    table: LedgerTable,
+    full: bool,
+    high: datetime | None,
+    present: set[str],
+    lookback: timedelta,
+) -> tuple[PullResult, datetime | None]:
+    """Pull one table; its result and its new high watermark (None: unchanged)."""
+    from pyspark.sql import functions as fn
+
+    from lakehouse.tables import exists, merge_upsert, overwrite
+
+    path = paths.table("silver", table.name)
+    if table.name not in present and table.name in OPTIONAL_TABLES:
+        if full or not exists(spark, path):
+            overwrite(spark.createDataFrame([], OPTIONAL_TABLES[table.name]), path)
+        return PullResult(table.name, 0, None), None
+    since = high - lookback if high is not None else None
+    frame = read_table(spark, mysql, table.query(since)).persist()
+    new_high = None
+    try:
+        summary = frame.agg(fn.count(fn.lit(1)).alias("n"), fn.max(WM).alias("high")).first()
+        assert summary is not None
+        rows = int(summary["n"])
+        stamped = frame.withColumn(PULLED, fn.current_timestamp())
+        if full:
+            overwrite(stamped, path)
+        elif not exists(spark, path):
+            # An empty table is still created: gold reads it (risk_decisions may be empty).
+            merge_upsert(spark, stamped, path, table.keys, newer_than=WM)
+        elif rows:
+            fresh = _not_stored(spark, frame, path, table.keys).persist()
+            try:
+                if not fresh.isEmpty():
+                    _write_fresh(spark, fresh, path, table.keys)
+            finally:
+                fresh.unpersist()
+        if summary["high"] is not None:
+            new_high = max(summary["high"], high) if high else summary["high"]
+    finally:
+        frame.unpersist()
+    return PullResult(table.name, rows, since), new_high

@@ -216,6 +216,12 @@ class RedisKeys:
         return f"{self.namespace}:graph:mark"
 
     @property
+    def gold_freshness(self) -> str:
+        """Hash of the lakehouse service's last refresh
+        (:class:`~paystream.contracts.freshness.GoldFreshness`)."""
+        return f"{self.namespace}:lakehouse:freshness"
+
+    @property
     def progress(self) -> str:
         """Hash of the state projection's progress per source partition: field
         ``{topic}:{partition}``, value ``{next offset}:{newest event ms}``."""

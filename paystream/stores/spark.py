@@ -107,13 +107,46 @@ def _options(settings: LakehouseSettings, app_name: str) -> dict[str, str]:
         # Small tables: skip the stats collection that dominates tiny commits.
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.sql.streaming.stopGracefullyOnShutdown": "true",
+        # Independent tables are written by concurrent threads (gold merges, ledger pulls),
+        # each in its own pool: FAIR shares the cores between them instead of queueing.
+        "spark.scheduler.mode": "FAIR",
         "spark.ui.showConsoleProgress": "false",
         # VACUUM lists files with this many tasks (default 10,000): minutes on 2 cores.
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",
     }
-    if settings.spark_master.startswith("spark://"):
+    if settings.spark_master.startswith("local"):
+        # The driver's RPC and block manager would listen on the machine's external address:
+        # nothing outside this machine talks to a local driver, so they bind to loopback.
+        options |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+    elif settings.spark_master.startswith("spark://"):
         options |= _standalone(settings.spark_master)
+    options |= _authentication(settings)
     return options
+
+
+def _authentication(settings: LakehouseSettings) -> dict[str, str]:
+    """``spark.authenticate`` and RPC encryption with the shared secret, on a cluster.
+
+    Raises:
+        ConfigurationError: a cluster master beyond this machine and no secret to guard it.
+    """
+    master = settings.spark_master
+    if master.startswith("local"):
+        return {}
+    secret = settings.spark_auth_secret
+    if secret is None:
+        host = master.split("://", 1)[-1].split(":")[0]
+        if master.startswith("spark://") and host in ("127.0.0.1", "localhost"):
+            return {}  # the stack's own loopback cluster: nothing beyond this machine
+        raise ConfigurationError(
+            f"Spark master {master} is a cluster: set PAYSTREAM_LAKEHOUSE__SPARK_AUTH_SECRET "
+            "(the secret its daemons share) so its RPC is authenticated and encrypted"
+        )
+    return {
+        "spark.authenticate": "true",
+        "spark.authenticate.secret": secret.get_secret_value(),
+        "spark.network.crypto.enabled": "true",
+    }
 
 
 def _start_quiet_jvm(options: Mapping[str, str], log: Path) -> None:
@@ -172,6 +205,9 @@ def build_spark(
     # Python workers (contract validation) must run this interpreter, which has paystream;
     # Spark's default is whatever `python3` is on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if settings.spark_master.startswith("local"):
+        # Read by the JVM at start for the addresses Spark picks itself (its UI, if enabled).
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     options = _options(settings, app_name) | dict(extra or {})
     if not _show_jvm_output:
         _start_quiet_jvm(options, spark_log_path())

@@ -29,6 +29,7 @@ class Endpoint:
     user: str
     password: str
     log: Path
+    pid: int = 0
 
     def connect(self, password: str | None = None, database: str = "paystream") -> Any:
         """A PyHive connection (``password`` overrides the account's)."""
@@ -56,9 +57,16 @@ class Endpoint:
 
 @contextmanager
 def sql_endpoint(
-    root: Path, log: Path, layers: str = "gold", timeout_s: float = 240
+    root: Path,
+    log: Path,
+    layers: str = "gold",
+    timeout_s: float = 240,
+    limits: dict[str, str] | None = None,
 ) -> Iterator[Endpoint]:
-    """Run ``paystream lakehouse serve-sql`` over ``root`` until the block ends."""
+    """Run ``paystream lakehouse serve-sql`` over ``root`` until the block ends.
+
+    ``limits`` are ``PAYSTREAM_SQL__*`` settings by lower-case name (``statement_timeout_s``).
+    """
     endpoint = Endpoint(free_port(), "analyst", secrets.token_urlsafe(32), log)
     env = {
         **os.environ,
@@ -67,6 +75,7 @@ def sql_endpoint(
         "PAYSTREAM_SQL__PASSWORD": endpoint.password,
         "PAYSTREAM_SQL__LAYERS": layers,
         "PAYSTREAM_LAKEHOUSE__SPARK_MASTER": "local[2]",
+        **{f"PAYSTREAM_SQL__{k.upper()}": v for k, v in (limits or {}).items()},
     }
     paystream = Path(sys.executable).parent / "paystream"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +89,7 @@ def sql_endpoint(
         )
     try:
         _wait_ready(endpoint, proc, timeout_s)
-        yield endpoint
+        yield Endpoint(endpoint.port, endpoint.user, endpoint.password, log, proc.pid)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)

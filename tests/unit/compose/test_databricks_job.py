@@ -2,17 +2,22 @@
 
 import json
 
+import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from cli.main import app
 from paystream.settings import REPO_ROOT, Settings
 
-JOB = json.loads((REPO_ROOT / "compose" / "databricks" / "lakehouse-jobs.json").read_text())
+JOBS = [
+    json.loads((REPO_ROOT / "compose" / "databricks" / name).read_text())
+    for name in ("lakehouse-jobs.json", "lakehouse-refresh-job.json")
+]
 
 
-def test_every_task_runs_a_paystream_command_that_parses():
-    tasks = [t for t in JOB["tasks"] if "python_wheel_task" in t]
+@pytest.mark.parametrize("job", JOBS, ids=lambda j: j["name"])
+def test_every_task_runs_a_paystream_command_that_parses(job):
+    tasks = [t for t in job["tasks"] if "python_wheel_task" in t]
     assert tasks
     for task in tasks:
         wheel = task["python_wheel_task"]
@@ -22,8 +27,9 @@ def test_every_task_runs_a_paystream_command_that_parses():
         assert result.exit_code == 0, (task["task_key"], result.output[-500:])
 
 
-def test_every_environment_variable_is_a_paystream_setting():
-    for cluster in JOB["job_clusters"]:
+@pytest.mark.parametrize("job", JOBS, ids=lambda j: j["name"])
+def test_every_environment_variable_is_a_paystream_setting(job):
+    for cluster in job["job_clusters"]:
         env = cluster["new_cluster"]["spark_env_vars"]
         assert env["PAYSTREAM_LAKEHOUSE__SPARK_MASTER"] == "databricks"
         for key in env:

@@ -58,6 +58,11 @@ public final class ReadOnly implements Function1<SparkSessionExtensions, BoxedUn
     locked = true;
   }
 
+  /** True once {@link #lock()} was called. */
+  public static boolean isLocked() {
+    return locked;
+  }
+
   @Override
   public BoxedUnit apply(SparkSessionExtensions extensions) {
     extensions.injectCheckRule(
@@ -68,6 +73,8 @@ public final class ReadOnly implements Function1<SparkSessionExtensions, BoxedUn
               }
               return BoxedUnit.UNIT;
             });
+    // Results are cut at the endpoint's row cap once locked (ResultCap).
+    extensions.injectOptimizerRule(session -> new ResultCap());
     return BoxedUnit.UNIT;
   }
 

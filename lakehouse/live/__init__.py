@@ -1,0 +1,1 @@
+"""The lakehouse kept fresh: ``paystream lakehouse run`` and what it reports."""
