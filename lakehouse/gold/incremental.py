@@ -18,8 +18,9 @@ one exception: a reason count whose decision changed can vanish, so ``risk_reaso
 also deletes the rows of its recomputed days that the new counts no longer have.
 
 The result equals a full recompute; an integration test compares the two. A build without
-marks, with a gold table missing, or with more than ``FULL_ABOVE`` of a silver table changed
-falls back to the full recompute, which is then cheaper than merging most of the table.
+marks, with a gold table missing, or with more than ``FULL_ABOVE`` (and ``MERGE_AT_LEAST``
+rows) of a silver table changed falls back to the full recompute, which is then cheaper than
+merging most of the table.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ if TYPE_CHECKING:
 MARKS = "_marks"
 #: The silver tables gold is computed from.
 INPUTS = ("payments", "refunds", "orders", "order_lines", "risk_decisions")
-#: Above this share of a silver table's rows changed, gold is recomputed whole.
+#: Above this share of a silver table's rows changed, gold is recomputed whole...
 FULL_ABOVE = 0.2
+#: ...unless fewer rows than this changed (a refresh every 30 s on a young table).
+MERGE_AT_LEAST = 20_000
 #: Gold tables merged at once (two cores: more threads only queue).
 MERGE_THREADS = 3
 #: The mark of a silver table without stamped rows.
@@ -191,7 +194,9 @@ def _fresh_rows(
     if PULLED not in frame.columns:
         return []  # never stamped: nothing pulled since the build that read it all
     fresh = frame if mark is None else frame.where(fn.col(PULLED) > fn.lit(mark))
-    limit = int(FULL_ABOVE * max(frame.count(), 1))  # Delta counts from its log
+    # Delta counts from its log. A small table is merged whatever its share: its slices
+    # are cheap, while the full recompute it would force covers every gold table.
+    limit = max(int(FULL_ABOVE * frame.count()), MERGE_AT_LEAST)
     rows = fresh.select(*(c.alias(n) for n, c in columns.items())).limit(limit + 1).collect()
     if len(rows) > limit:
         raise FullBuildNeeded(f"more than {FULL_ABOVE:.0%} of silver {name} is new")
