@@ -35,7 +35,8 @@ from paystream.settings import REPO_ROOT, get_settings
 
 console = Console()
 LOGS = REPO_ROOT / ".stack" / "bench" / "lakehouse-cold"
-STEP = re.compile(r"✓ (\w+): (.+?) — .*\((\d+(?:\.\d+)?) s\)")
+# The command's step lines; Rich may wrap a long one, so a line break can fall anywhere.
+STEP = re.compile(r"✓ (\w+): (.+?) — .*?\((\d+(?:\.\d+)?) s\)", re.S)
 
 
 def _cold_build(world: StreamWorld, root: Path) -> tuple[float, dict[str, float]]:
@@ -48,7 +49,9 @@ def _cold_build(world: StreamWorld, root: Path) -> tuple[float, dict[str, float]
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"the build failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    steps = {f"{m[1]}: {m[2]}": float(m[3]) for m in STEP.finditer(done.stdout)}
+    steps = {
+        f"{m[1]}: {' '.join(m[2].split())}": float(m[3]) for m in STEP.finditer(done.stdout)
+    }
     return seconds, steps
 
 
