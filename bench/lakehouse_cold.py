@@ -49,9 +49,7 @@ def _cold_build(world: StreamWorld, root: Path) -> tuple[float, dict[str, float]
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"the build failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    steps = {
-        f"{m[1]}: {' '.join(m[2].split())}": float(m[3]) for m in STEP.finditer(done.stdout)
-    }
+    steps = {f"{m[1]}: {' '.join(m[2].split())}": float(m[3]) for m in STEP.finditer(done.stdout)}
     return seconds, steps
 
 
