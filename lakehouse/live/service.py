@@ -14,7 +14,7 @@ Every ``refresh_interval_s`` (30 s by default) the service runs one refresh:
 3. **Freshness.** The service stores a :class:`~paystream.contracts.freshness.GoldFreshness`
    in Redis and exports it as Prometheus gauges.
 
-A refresh with nothing new starts no Spark job: an idle platform costs the service two small
+A refresh with nothing new starts no Spark job: an idle platform costs the service a few small
 queries per interval. A refresh that fails (a store restarting) is logged, counted and
 retried at the next interval; gold keeps what it had, and the freshness record says why.
 """
