@@ -175,14 +175,17 @@ def build_features(
     from pyspark.sql import Window
     from pyspark.sql import functions as fn
 
-    landed = spark.read.format("delta").load(paths.transactions)
-    ranked = landed.withColumn(
-        "copy", fn.row_number().over(Window.partitionBy("payment_id").orderBy("row"))
-    ).cache()
-    copies = ranked.where("copy > 1")
-    duplicates = copies.count()
-    if duplicates:
-        summary.routed[DUPLICATE] += duplicates
+    landed = spark.read.format("delta").load(paths.transactions).cache()
+    repeated = landed.groupBy("payment_id").count().where("count > 1")
+    transactions = landed
+    # Most histories have no repeated id: finding that out is one aggregate of the ids, and
+    # only a history with repeats pays for ranking every row.
+    if not repeated.isEmpty():
+        ranked = landed.withColumn(
+            "copy", fn.row_number().over(Window.partitionBy("payment_id").orderBy("row"))
+        ).cache()
+        copies = ranked.where("copy > 1")
+        summary.routed[DUPLICATE] += copies.count()
         # Routed beside the rows the reader refused; the first row of the id is the payment.
         copies.select(
             "row",
@@ -191,7 +194,9 @@ def build_features(
                 "detail"
             ),
         ).write.format("delta").mode("append").save(paths.routed)
-    transactions = ranked.where("copy = 1").drop("copy", "row")
+        transactions = ranked.where("copy = 1").drop("copy")
+        landed.unpersist()
+        landed = ranked
     features = apply_transform(feature_inputs(transactions, timing), merchant_category)
     (
         features.write.format("delta")
@@ -204,7 +209,7 @@ def build_features(
     totals = written.agg(fn.count(fn.lit(1)), fn.sum("label")).first()
     assert totals is not None
     summary.transactions, summary.fraud = int(totals[0]), int(totals[1] or 0)
-    ranked.unpersist()
+    landed.unpersist()
 
 
 def timed(summary: HistorySummary, step: str, start: float) -> None:

@@ -41,6 +41,10 @@ REFUND_RATE_SPAN_MS = 30 * DAY_MS
 UNKNOWN_COUNTRY = "unknown"
 #: A history's publication order, within any one key.
 ORDER = ("at_ms", "payment_id")
+#: The landed row's number in the file, unique per payment once duplicates are routed: parts
+#: computed on narrow rows join back on it, not on the id. Sorting string ids that share a
+#: long prefix (``sim2026-p…``) defeats Spark's 8-byte sort prefix.
+KEY = "row"
 
 
 @dataclass(frozen=True)
@@ -59,14 +63,27 @@ def _window(*partition: str) -> WindowSpec:
     return Window.partitionBy(*partition).orderBy("at_ms")
 
 
+def _sorted(frame: DataFrame, *keys: str) -> DataFrame:
+    """``frame`` sorted within its partitions by ``keys`` and the publication order.
+
+    Every window over ``keys`` below needs a prefix of this order (``keys`` then ``at_ms``,
+    or ``keys``, ``at_ms`` and ``payment_id``), so one sort serves all of them. Left to
+    itself, Spark sorts the wide rows once per distinct window spec: twelve sorts for the
+    customer's windows alone.
+    """
+    return frame.sortWithinPartitions(*keys, *ORDER)
+
+
 def _later_ties(value: Column, *partition: str) -> Column:
     """``value`` summed over the payments of ``partition`` at the same time, after this one."""
     from pyspark.sql import Window
     from pyspark.sql import functions as fn
 
+    # Ordered by the id alone: within one time the id is the publication order, and this
+    # spec then needs only the (partition, at_ms, payment_id) sort its group shares.
     later = (
         Window.partitionBy(*partition, "at_ms")
-        .orderBy(*ORDER)
+        .orderBy("payment_id")
         .rowsBetween(1, Window.unboundedFollowing)
     )
     return fn.coalesce(fn.sum(value).over(later), fn.lit(0))
@@ -80,97 +97,121 @@ def _in_span(value: Column, span_ms: int, *partition: str) -> Column:
     return fn.sum(value).over(frame) - _later_ties(value, *partition)
 
 
-def _entity_windows(frame: DataFrame, entity: str, prefix: str) -> DataFrame:
-    """The 1-minute, 1-hour and 24-hour counts of ``entity``'s payments (every currency) and
-    the last hour's amount in this payment's currency; null where the payment has no
-    ``entity``."""
+def _before(*partition: str) -> WindowSpec:
+    """``partition``'s payments before this one, in publication order."""
+    from pyspark.sql import Window
+
+    return Window.partitionBy(*partition).orderBy(*ORDER).rowsBetween(Window.unboundedPreceding, -1)
+
+
+def _upto(*partition: str) -> WindowSpec:
+    """``partition``'s payments up to and including this one, in publication order."""
+    from pyspark.sql import Window
+
+    return Window.partitionBy(*partition).orderBy(*ORDER).rowsBetween(Window.unboundedPreceding, 0)
+
+
+def _counts(entity: str, prefix: str) -> dict[str, Column]:
+    """The 1-minute, 1-hour and 24-hour counts of ``entity``'s payments (every currency)."""
     from pyspark.sql import functions as fn
 
     one = fn.lit(1)
-    present = fn.col(entity).isNotNull()
-    columns = {
-        f"{prefix}_count_1m": _in_span(one, MINUTE_MS, entity),
-        f"{prefix}_count_1h": _in_span(one, HOUR_MS, entity),
-        f"{prefix}_count_24h": _in_span(one, DAY_MS, entity),
-        f"{prefix}_amount_1h": _in_span(fn.col("amount_minor"), HOUR_MS, entity, "currency"),
-    }
-    return frame.withColumns(
-        {name: fn.when(present, value.cast("long")) for name, value in columns.items()}
-    )
+    spans = {"1m": MINUTE_MS, "1h": HOUR_MS, "24h": DAY_MS}
+    return {f"{prefix}_count_{n}": _in_span(one, span, entity) for n, span in spans.items()}
 
 
-def _customer_days(frame: DataFrame) -> DataFrame:
-    """The customer's month (every merchant): 7- and 30-day counts, and the earlier payments in
-    this currency (count and sum) over each of :data:`DAY_WINDOWS`, this one excluded."""
+def _amount_1h(entity: str, prefix: str) -> dict[str, Column]:
+    """The last hour's amount of ``entity``'s payments in this payment's currency."""
+    from pyspark.sql import functions as fn
+
+    amount = _in_span(fn.col("amount_minor"), HOUR_MS, entity, "currency")
+    return {f"{prefix}_amount_1h": amount}
+
+
+def _longs(columns: dict[str, Column]) -> dict[str, Column]:
+    return {name: value.cast("long") for name, value in columns.items()}
+
+
+def _customer_in_currency() -> dict[str, Column]:
+    """Over the customer's payments in this currency: the last hour's amount, the earlier
+    payments (count and sum) over each of :data:`DAY_WINDOWS`, this one excluded, and the
+    mean amount of all its earlier ones."""
     from pyspark.sql import functions as fn
 
     one, amount = fn.lit(1), fn.col("amount_minor")
-    columns = {
-        "days_count_7d": _in_span(one, 7 * DAY_MS, "customer_id"),
-        "days_count_30d": _in_span(one, 30 * DAY_MS, "customer_id"),
-    }
+    columns = _amount_1h("customer_id", "customer")
     for d in DAY_WINDOWS:
         span = d * DAY_MS
         columns[f"prior_count_{d}d"] = _in_span(one, span, "customer_id", "currency") - 1
         columns[f"prior_minor_{d}d"] = _in_span(amount, span, "customer_id", "currency") - amount
-    return frame.withColumns({name: value.cast("long") for name, value in columns.items()})
+    earlier = _before("customer_id", "currency")
+    count = fn.count(one).over(earlier)
+    frame = _longs(columns)
+    frame["customer_mean_minor"] = fn.when(count > 0, fn.sum(amount).over(earlier) / count)
+    return frame
 
 
-def _customer_lifetime(frame: DataFrame) -> DataFrame:
-    """The customer's earlier payments: how many (any currency), and the mean amount of those
-    in this payment's currency."""
+def _customer_any_currency() -> dict[str, Column]:
+    """Over all the customer's payments: its windows over minutes to 30 days, how many came
+    before, when it first used any device and any country, and its registered home (its
+    first payment's country, or ``unknown``)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as fn
 
-    before = Window.unboundedPreceding, -1
-    everything = Window.partitionBy("customer_id").orderBy(*ORDER).rowsBetween(*before)
-    in_currency = Window.partitionBy("customer_id", "currency").orderBy(*ORDER).rowsBetween(*before)
-    count = fn.count(fn.lit(1)).over(in_currency)
-    total = fn.sum("amount_minor").over(in_currency)
-    return frame.withColumns(
-        {
-            "prior_payments": fn.count(fn.lit(1)).over(everything),
-            "customer_mean_minor": fn.when(count > 0, total / count),
-        }
-    )
+    one = fn.lit(1)
+    columns = _counts("customer_id", "customer")
+    columns["days_count_7d"] = _in_span(one, 7 * DAY_MS, "customer_id")
+    columns["days_count_30d"] = _in_span(one, 30 * DAY_MS, "customer_id")
+    frame = _longs(columns)
+    frame["prior_payments"] = fn.count(one).over(_before("customer_id"))
+    upto = _upto("customer_id")
+    for value in ("device", "country"):
+        present = fn.col(value).isNotNull()
+        earliest = fn.min(fn.when(present, fn.col("at_ms"))).over(upto)
+        frame[f"{value}_earliest_ms"] = fn.when(present, earliest)
+    whole = upto.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    frame["home_country"] = fn.first(fn.coalesce("country", fn.lit(UNKNOWN_COUNTRY))).over(whole)
+    return frame
 
 
-def _sightings(frame: DataFrame, value: str, prefix: str) -> DataFrame:
-    """When the customer first used this ``value`` (device or country), and when it first used
-    any, each up to this payment; null without a ``value``."""
-    from pyspark.sql import Window
+def _first_use(value: str) -> dict[str, Column]:
+    """When the customer first used this ``value`` (device or country), up to this payment;
+    null without a ``value``."""
     from pyspark.sql import functions as fn
 
-    upto = (Window.unboundedPreceding, Window.currentRow)
-    this = Window.partitionBy("customer_id", value).orderBy(*ORDER).rowsBetween(*upto)
-    anything = Window.partitionBy("customer_id").orderBy(*ORDER).rowsBetween(*upto)
-    present = fn.col(value).isNotNull()
-    return frame.withColumns(
-        {
-            f"{prefix}_first_ms": fn.when(present, fn.min("at_ms").over(this)),
-            f"{prefix}_earliest_ms": fn.when(
-                present, fn.min(fn.when(present, fn.col("at_ms"))).over(anything)
-            ),
-        }
-    )
+    first = fn.min("at_ms").over(_upto("customer_id", value))
+    return {f"{value}_first_ms": fn.when(fn.col(value).isNotNull(), first)}
 
 
-def _profiles(frame: DataFrame) -> DataFrame:
-    """The customer's registered home (its first payment's country, or ``unknown``)."""
-    from pyspark.sql import Window
+def _customer(transactions: DataFrame) -> DataFrame:
+    """The whole rows with every customer input: one shuffle on the customer, then one sort
+    per group of windows that share an order (the customer in each currency, the customer,
+    the customer's devices, its countries)."""
+    frame = transactions.repartition("customer_id")
+    frame = _sorted(frame, "customer_id", "currency").withColumns(_customer_in_currency())
+    frame = _sorted(frame, "customer_id").withColumns(_customer_any_currency())
+    frame = _sorted(frame, "customer_id", "device").withColumns(_first_use("device"))
+    return _sorted(frame, "customer_id", "country").withColumns(_first_use("country"))
+
+
+def _entity_windows(transactions: DataFrame, entity: str, prefix: str) -> DataFrame:
+    """Per payment with an ``entity``: the 1-minute, 1-hour and 24-hour counts of its
+    payments (every currency) and the last hour's amount in this payment's currency, on
+    narrow rows (payments without one get nulls from the join)."""
     from pyspark.sql import functions as fn
 
-    first = (
-        Window.partitionBy("customer_id")
-        .orderBy(*ORDER)
-        .rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    frame = (
+        transactions.where(fn.col(entity).isNotNull())
+        .select(KEY, "payment_id", entity, "currency", "at_ms", "amount_minor")
+        .repartition(entity)
     )
-    home = fn.first(fn.coalesce("country", fn.lit(UNKNOWN_COUNTRY))).over(first)
-    return frame.withColumn("home_country", home)
+    frame = _sorted(frame, entity).withColumns(_longs(_counts(entity, prefix)))
+    frame = _sorted(frame, entity, "currency").withColumns(_longs(_amount_1h(entity, prefix)))
+    return frame.select(KEY, *(c for c in frame.columns if c.startswith(f"{prefix}_")))
 
 
-def _merchant(frame: DataFrame, timing: HistoryTiming) -> DataFrame:
-    """The merchant's refund rate over 30 days and its delayed fraud rates.
+def _merchant(transactions: DataFrame, timing: HistoryTiming) -> DataFrame:
+    """The merchant's refund rate over 30 days and its delayed fraud rates, on narrow rows.
 
     Fraud labels arrive at a fixed delay after the payment in an imported history, so "charged
     back by the decision" is "authorized at least the delay and the capture before it", and
@@ -204,7 +245,9 @@ def _merchant(frame: DataFrame, timing: HistoryTiming) -> DataFrame:
             if known_hi >= lo
             else fn.lit(0)
         )
-    return frame.withColumns({name: value.cast("long") for name, value in columns.items()})
+    frame = transactions.select(KEY, "payment_id", "merchant_id", "at_ms", "fraud")
+    frame = _sorted(frame.repartition("merchant_id"), "merchant_id").withColumns(_longs(columns))
+    return frame.select(KEY, *columns)
 
 
 def _users(frame: DataFrame, entity: str, prefix: str) -> DataFrame:
@@ -217,10 +260,10 @@ def _users(frame: DataFrame, entity: str, prefix: str) -> DataFrame:
         frame.where(fn.col(entity).isNotNull())
         .groupBy(entity, "customer_id")
         .agg(fn.min("at_ms").alias("at_ms"))
-        .select(entity, "at_ms", fn.lit(0).alias("kind"), fn.lit(None).cast("string").alias("pid"))
+        .select(entity, "at_ms", fn.lit(0).alias("kind"), fn.lit(None).cast("long").alias("pid"))
     )
     payments = frame.where(fn.col(entity).isNotNull()).select(
-        entity, "at_ms", fn.lit(1).alias("kind"), fn.col("payment_id").alias("pid")
+        entity, "at_ms", fn.lit(1).alias("kind"), fn.col(KEY).alias("pid")
     )
     # A first use at the payment's own time counts: uses sort before payments at one time.
     running = (
@@ -232,7 +275,7 @@ def _users(frame: DataFrame, entity: str, prefix: str) -> DataFrame:
         first_uses.unionByName(payments)
         .withColumn("users", fn.sum(1 - fn.col("kind")).over(running))
         .where(fn.col("kind") == 1)
-        .select(fn.col("pid").alias("payment_id"), fn.col("users").alias(f"{prefix}_customers"))
+        .select(fn.col("pid").alias(KEY), fn.col("users").alias(f"{prefix}_customers"))
     )
 
 
@@ -289,50 +332,39 @@ def _flagged_neighbours(frame: DataFrame, timing: HistoryTiming) -> DataFrame:
     payer_flags = flags.select(
         "customer_id", fn.col("customer_id").alias("neighbour"), fn.col("flag_ms").alias("known_ms")
     )
-    payments = frame.select("payment_id", "customer_id", "at_ms")
+    payments = frame.select(KEY, "customer_id", "at_ms")
     return (
         payments.join(reachable.unionByName(payer_flags), "customer_id")
         .where(fn.col("known_ms") <= fn.col("at_ms"))
-        .groupBy("payment_id")
+        .groupBy(KEY)
         .agg(fn.countDistinct("neighbour").alias("fraud_linked_customers"))
     )
-
-
-def _added(frame: DataFrame, base: DataFrame) -> DataFrame:
-    """Only the payment id and the columns ``frame`` added to ``base``."""
-    return frame.select("payment_id", *(c for c in frame.columns if c not in base.columns))
 
 
 def feature_inputs(transactions: DataFrame, timing: HistoryTiming) -> DataFrame:
     """Every payment of ``transactions`` with the inputs the agent would read for it.
 
-    ``transactions`` columns: payment_id, at_ms (authorization, epoch ms), customer_id,
-    merchant_id, amount_minor, currency, card, device, country (nullable), fraud (boolean).
-    Cache it: every part below reads it.
+    ``transactions`` columns: row (unique), payment_id, at_ms (authorization, epoch ms),
+    customer_id, merchant_id, amount_minor, currency, card, device, country (nullable), fraud
+    (boolean). Cache it: every part below reads it.
     """
     from pyspark.sql import functions as fn
 
-    # The customer's windows on the whole rows: one shuffle (a frame hashed on the customer
-    # also serves (customer, currency) and (customer, time)), then only sorts.
-    frame = _entity_windows(transactions, "customer_id", "customer")
-    frame = _customer_days(frame)
-    frame = _customer_lifetime(frame)
-    frame = _sightings(frame, "device", "device")
-    frame = _sightings(frame, "country", "country")
-    frame = _profiles(frame)
-    # Every other key on narrow rows of the base, joined back once by payment: a shuffle of
-    # the wide rows per key would cost several times as much.
+    # The customer's windows on the whole rows; every other key on narrow rows of the base,
+    # joined back once by row: a shuffle of the wide rows per key costs several times as
+    # much.
+    frame = _customer(transactions)
     keyed = [
-        _added(_entity_windows(transactions, "card", "card"), transactions),
-        _added(_entity_windows(transactions, "device", "device"), transactions),
-        _added(_merchant(transactions, timing), transactions),
+        _entity_windows(transactions, "card", "card"),
+        _entity_windows(transactions, "device", "device"),
+        _merchant(transactions, timing),
         _users(transactions, "device", "device"),
         _users(transactions, "card", "card"),
     ]
     for part in keyed:
-        frame = frame.join(part, "payment_id", "left")
+        frame = frame.join(part, KEY, "left")
     linked = _flagged_neighbours(transactions, timing)
-    frame = frame.join(linked, "payment_id", "left").fillna(0, ["fraud_linked_customers"])
+    frame = frame.join(linked, KEY, "left").fillna(0, ["fraud_linked_customers"])
     labelled = timing.chargeback_delay_ms + CAPTURE_AFTER_MS
     return frame.withColumn(
         "label_known_ms", fn.when(fn.col("fraud"), fn.col("at_ms") + labelled).cast("long")
