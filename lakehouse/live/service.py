@@ -64,7 +64,8 @@ TABLES_BY_FAMILY: dict[str, tuple[str, ...]] = {
 }
 # A ledger commit can carry a processed_at older than the newest one already seen (a slow
 # transaction); the marks would not move for it. Every so often the service pulls every
-# table (with the pull's own look-back) to pick such rows up.
+# table (with the pull's own look-back) to pick such rows up, unless the ledger has been
+# still since before the last full pull (see ``_full_pull_due``).
 FULL_PULL_EVERY_S = 600.0
 
 
@@ -136,6 +137,9 @@ class LakehouseService:
         self._key = RedisKeys(settings.streams.namespace).gold_freshness
         self._done: Marks | None = None
         self._full_pull_at = time.monotonic()
+        # The ledger's marks as last seen, and when they last moved.
+        self._ledger_seen: tuple[datetime | None, datetime | None] | None = None
+        self._ledger_moved_at = time.monotonic()
         self._events_at = time.monotonic()
         self._events_kafka: tuple[tuple[str, int], ...] | None = None
         self.last: GoldFreshness | None = None
@@ -149,9 +153,9 @@ class LakehouseService:
         from lakehouse.silver.ledger import LOOKBACK
 
         done = self._done
-        forced = time.monotonic() - self._full_pull_at >= FULL_PULL_EVERY_S
         with self._replica.connect() as conn:
             row = conn.execute(text(LEDGER_MARKS_SQL)).one()
+            forced = self._full_pull_due((row.events, row.payments))
             tables: frozenset[str] | None = None
             high = done.ledger_high if done is not None else None
             if done is not None and high is not None and not forced:
@@ -169,6 +173,30 @@ class LakehouseService:
         return Marks(
             kafka=kafka_marks(self.settings), ledger=(row.events, row.payments), tables=tables
         )
+
+    def _full_pull_due(self, ledger: tuple[datetime | None, datetime | None]) -> bool:
+        """Whether this refresh pulls every ledger table: every ``FULL_PULL_EVERY_S``, while
+        a late commit is possible.
+
+        A late commit is a transaction still open when the last full pull started; one that
+        started after it and committed would have moved the marks. So with the marks still
+        since a time more than the look-back (far above a transaction's length) before the
+        last full pull started, nothing can be late, and an idle platform pays for no
+        periodic full pull (27 s of Spark on 2 cores).
+        """
+        from lakehouse.silver.ledger import LOOKBACK
+
+        now = time.monotonic()
+        if ledger != self._ledger_seen:
+            self._ledger_seen, self._ledger_moved_at = ledger, now
+        if now - self._full_pull_at < FULL_PULL_EVERY_S:
+            return False
+        if self._full_pull_at - self._ledger_moved_at <= LOOKBACK.total_seconds():
+            return True
+        # Skipped as if pulled: a later move of the marks is after this time, so the next
+        # check still asks for a real pull.
+        self._full_pull_at = now
+        return False
 
     def refresh(self) -> Refresh:
         """Run one refresh and record gold's freshness; never raises for a store's failure."""

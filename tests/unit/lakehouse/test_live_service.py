@@ -141,3 +141,33 @@ def test_a_second_writer_is_refused_naming_the_first(tmp_path):
         pass
     with writer_lock(tmp_path, "a build"):  # released when the first one ended
         pass
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_periodic_full_pull_runs_while_a_late_commit_is_possible_and_stops_on_a_still_ledger(
+    monkeypatch,
+):
+    clock = Clock()
+    monkeypatch.setattr(live.time, "monotonic", clock)
+    service = LakehouseService(Settings(), spark=None, metrics=LiveMetrics())
+    still = (T0, T0)
+    assert service._full_pull_due(still) is False
+    clock.now += live.FULL_PULL_EVERY_S
+    # Due, and the ledger moved (it was first seen) when the last full pull started.
+    assert service._full_pull_due(still) is True
+    service._full_pull_at = clock.now
+    clock.now += live.FULL_PULL_EVERY_S
+    # Still since long before that pull started: nothing can be late, and the clock restarts.
+    assert service._full_pull_due(still) is False
+    clock.now += 30
+    moved = (T0 + timedelta(seconds=5), T0)
+    assert service._full_pull_due(moved) is False  # not due again for a while
+    clock.now += live.FULL_PULL_EVERY_S
+    assert service._full_pull_due(moved) is True  # a commit after the move may be late
