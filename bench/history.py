@@ -237,6 +237,12 @@ def main(
         f"mismatch share: full speed {imported.overall_share:.6f} ({imported.compared:,} "
         f"payments), paced {live_paced.overall_share:.6f} ({live_paced.compared:,})"
     )
+    # Which features differ, with examples (payment, offline, logged): a rare mismatch is
+    # then diagnosable from the run's own log.
+    for name, report in (("full speed", imported), ("paced", live_paced)):
+        for feature, count in report.mismatches.items():
+            if count:
+                console.log(f"{name}: {feature} differs for {count}: {report.examples[feature]}")
     dataset = load_offline_dataset(HistoryPaths.of(settings.lakehouse.root, NAMESPACE).features)
     results = [backtest(dataset, PROTOCOL, TrainConfig(seed=s)) for s in range(runs)]
     scenarios = scenario_results(dataset, patterns, 0)
