@@ -177,7 +177,7 @@ def build_features(
 
     landed = spark.read.format("delta").load(paths.transactions).cache()
     repeated = landed.groupBy("payment_id").count().where("count > 1")
-    transactions = landed
+    transactions, cached = landed, landed
     # Most histories have no repeated id: finding that out is one aggregate of the ids, and
     # only a history with repeats pays for ranking every row.
     if not repeated.isEmpty():
@@ -196,7 +196,7 @@ def build_features(
         ).write.format("delta").mode("append").save(paths.routed)
         transactions = ranked.where("copy = 1").drop("copy")
         landed.unpersist()
-        landed = ranked
+        cached = ranked
     features = apply_transform(feature_inputs(transactions, timing), merchant_category)
     (
         features.write.format("delta")
@@ -209,7 +209,7 @@ def build_features(
     totals = written.agg(fn.count(fn.lit(1)), fn.sum("label")).first()
     assert totals is not None
     summary.transactions, summary.fraud = int(totals[0]), int(totals[1] or 0)
-    landed.unpersist()
+    cached.unpersist()
 
 
 def timed(summary: HistorySummary, step: str, start: float) -> None:

@@ -40,13 +40,11 @@ KEYS = ("payment_id", "customer_id", "card", "authorized_at", "day")
 EXTRA = ("rules_score", "label", "label_known_at")
 
 
-def _window_columns(prefix: str) -> tuple[str, str, str, str]:
-    count_1m, count_1h, count_24h = (f"{prefix}_count_{span}" for span in ("1m", "1h", "24h"))
-    return count_1m, count_1h, count_24h, f"{prefix}_amount_1h"
-
-
 #: Column names per entity and per day-window column, formatted once, not once per row.
-_WINDOWS = {prefix: _window_columns(prefix) for prefix in ("customer", "card", "device")}
+_WINDOWS = {
+    prefix: tuple(f"{prefix}_{name}" for name in ("count_1m", "count_1h", "count_24h", "amount_1h"))
+    for prefix in ("customer", "card", "device")
+}
 _PER_WINDOW = {
     column: tuple(column.format(d) for d in DAY_WINDOWS)
     for column in ("prior_count_{}d", "prior_minor_{}d", "merchant_paid_{}d", "merchant_frauds_{}d")
