@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
 
 from prometheus_client import Gauge
 
-from paystream.bus.kafka import consumer_lag_by_topic
+from paystream.bus.kafka import LagProbe
 from paystream.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -27,16 +28,20 @@ def export_consumer_lag(
     The lag is what an autoscaler or an alert wants, and reading it needs no Kafka exporter.
     """
 
-    def loop() -> None:
+    async def refresh() -> None:
+        # One probe for the thread's life: its clients stay open between refreshes.
+        probe = LagProbe(settings, group, list(topics))
         while True:
             try:
-                lag = asyncio.run(consumer_lag_by_topic(settings, group, topics))
-                for topic, behind in lag.items():
+                for topic, behind in (await probe.read()).items():
                     LAG.labels(group, topic).set(behind)
             except Exception:
                 log.debug("consumer lag refresh failed", exc_info=True)
-            threading.Event().wait(interval_s)
+                # A broken connection is reopened on the next refresh.
+                with contextlib.suppress(Exception):
+                    await probe.close()
+            await asyncio.sleep(interval_s)
 
-    thread = threading.Thread(target=loop, name="lag-gauge", daemon=True)
+    thread = threading.Thread(target=lambda: asyncio.run(refresh()), name="lag-gauge", daemon=True)
     thread.start()
     return thread

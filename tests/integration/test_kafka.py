@@ -4,7 +4,14 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer
 
-from paystream.bus.kafka import KafkaPublisher, all_topics, ensure_topics, topic_counts
+from paystream.bus.kafka import (
+    KafkaPublisher,
+    LagProbe,
+    all_topics,
+    consumer_lag_by_topic,
+    ensure_topics,
+    topic_counts,
+)
 from paystream.contracts import parse_event
 from paystream.contracts.events import PaymentAuthorized
 from paystream.money import Money
@@ -63,3 +70,48 @@ def test_events_produced_to_the_broker_are_consumed_intact_and_keyed_by_customer
         partitions_by_customer.setdefault(record.key, set()).add(record.partition)
     assert all(len(p) == 1 for p in partitions_by_customer.values())
     assert dict(received[0].headers)["event_type"] == b"payment.authorized"
+
+
+async def lag_over_time(kafka_settings):
+    await ensure_topics(kafka_settings)
+    topic = kafka_settings.topic("payments")
+    group = f"{kafka_settings.topic_prefix}-lag"
+    probe = LagProbe(kafka_settings, group, [topic])
+    seen = []
+    try:
+        async with KafkaPublisher(kafka_settings) as publisher:
+            for i in range(30):
+                await publisher.publish(make_payment(i))
+        seen.append(await probe.read())
+        consumer = AIOKafkaConsumer(
+            topic,
+            **kafka_settings.client_options(),
+            auto_offset_reset="earliest",
+            group_id=group,
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            got = 0
+            deadline = asyncio.get_running_loop().time() + 30
+            while got < 30 and asyncio.get_running_loop().time() < deadline:
+                got += sum(len(r) for r in (await consumer.getmany(timeout_ms=1000)).values())
+            await consumer.commit()
+        finally:
+            await consumer.stop()
+        seen.append(await probe.read())
+        async with KafkaPublisher(kafka_settings) as publisher:
+            for i in range(30, 42):
+                await publisher.publish(make_payment(i))
+        seen.append(await probe.read())
+    finally:
+        await probe.close()
+    return seen, await consumer_lag_by_topic(kafka_settings, group, [topic])
+
+
+def test_a_kept_lag_probe_follows_new_records_and_commits_on_the_same_clients(kafka_settings):
+    seen, one_shot = asyncio.run(lag_over_time(kafka_settings))
+    topic = kafka_settings.topic("payments")
+    # Uncommitted: all of it; committed: nothing; then only the records published since.
+    assert seen == [{topic: 30}, {topic: 0}, {topic: 12}]
+    assert one_shot == {topic: 12}

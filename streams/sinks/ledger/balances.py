@@ -13,14 +13,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import cast
 
-from sqlalchemy import Connection, Table, select, tuple_
+from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects.mysql import insert
 
 from paystream.contracts.events import PaymentEvent, RefundIssued
 from paystream.ledger.models import Balance, PairTotal
 from paystream.ledger.totals import Totals
 from streams.payments.state import PaymentState
-from streams.sinks.ledger.sql import execute_rows
+from streams.sinks.ledger.sql import execute_rows, in_values
 from streams.sinks.port import Envelope, LedgerSnapshot, PairTotals
 
 T_BALANCES = cast(Table, Balance.__table__)
@@ -106,7 +106,7 @@ def read_snapshot(conn: Connection, batch: Sequence[Envelope]) -> LedgerSnapshot
     if owners:
         rows = conn.execute(
             select(T_BALANCES).where(
-                tuple_(T_BALANCES.c.owner_kind, T_BALANCES.c.owner_id).in_(sorted(owners))
+                in_values(conn, (T_BALANCES.c.owner_kind, T_BALANCES.c.owner_id), sorted(owners))
             )
         ).mappings()
         for b in rows:
@@ -116,7 +116,7 @@ def read_snapshot(conn: Connection, batch: Sequence[Envelope]) -> LedgerSnapshot
     if pairs:
         for p in conn.execute(
             select(T_PAIRS).where(
-                tuple_(T_PAIRS.c.customer_id, T_PAIRS.c.merchant_id).in_(sorted(pairs))
+                in_values(conn, (T_PAIRS.c.customer_id, T_PAIRS.c.merchant_id), sorted(pairs))
             )
         ).mappings():
             snapshot.pairs[(p["customer_id"], p["merchant_id"], p["currency"])] = PairTotals(

@@ -86,6 +86,11 @@ class Holds:
         row.update(reason=reason, detail=detail[:255], decided_by=by)
         self._rows[str(event.event_id)] = row
 
+    @property
+    def refused_any(self) -> bool:
+        """Whether this batch refused an event."""
+        return any(row["state"] == REFUSED for row in self._rows.values())
+
     def booked(self, held: Held) -> None:
         """A parked refund was booked: it leaves the holds."""
         if held.stored:

@@ -13,11 +13,11 @@ from paystream.stores.mysql import Database
 from streams.sinks.decisions import write_decisions
 from streams.sinks.ledger.activity import write_bookings, write_sessions
 from streams.sinks.ledger.balances import BalanceDeltas, read_snapshot
-from streams.sinks.ledger.holds import refusals
+from streams.sinks.ledger.holds import T_EVENTS, refusals
 from streams.sinks.ledger.orders import write_orders
 from streams.sinks.ledger.parties import write_parties
 from streams.sinks.ledger.payments import write_payments_and_refunds
-from streams.sinks.ledger.sql import execute_rows, naive_utc
+from streams.sinks.ledger.sql import execute_rows, in_values, naive_utc
 from streams.sinks.port import Envelope, LedgerSnapshot
 
 
@@ -32,7 +32,7 @@ class LedgerSink:
     def write(self, batch: Sequence[Envelope]) -> LedgerSnapshot:
         """Apply the batch once, whatever was applied before; return touched totals."""
         with self.database.writer.begin() as conn:
-            fresh = _unprocessed(conn, batch)
+            fresh, replayed = _unprocessed(conn, batch)
             # Claim the events first with a plain INSERT: a second worker writing the same
             # batch concurrently blocks on these keys, then fails with a duplicate-key error,
             # rolls back, and its retry finds the events processed. No double count.
@@ -42,29 +42,34 @@ class LedgerSink:
             write_orders(conn, fresh)
             write_sessions(conn, fresh)
             write_bookings(conn, fresh)
-            write_payments_and_refunds(conn, fresh, deltas)
+            refused_now = write_payments_and_refunds(conn, fresh, deltas)
             write_decisions(conn, fresh)
             deltas.flush(conn)
             snapshot = read_snapshot(conn, batch)
             # From the holds table, not from this pass: a retried batch that finds its events
-            # processed still sends the dead letters a crash may have lost.
-            snapshot.refused = refusals(conn, [str(i.event.event_id) for i in batch])
+            # processed still sends the dead letters a crash may have lost. A hold names the
+            # event it refuses and the one that decided it, and only a pass applying that event
+            # writes it; so with every event new here and nothing refused by this pass, no
+            # hold can name the batch, and the query (two 1,000-id lists) is skipped.
+            if replayed or refused_now:
+                snapshot.refused = refusals(conn, [str(i.event.event_id) for i in batch])
             return snapshot
 
 
-def _unprocessed(conn: Connection, batch: Sequence[Envelope]) -> list[Envelope]:
-    # The batch's events not yet recorded, first occurrence of each id (a batch may repeat one).
+def _unprocessed(conn: Connection, batch: Sequence[Envelope]) -> tuple[list[Envelope], bool]:
+    # The batch's events not yet recorded, first occurrence of each id (a batch may repeat
+    # one), and whether any was recorded before (a replay or a retried batch).
     unique: dict[str, Envelope] = {}
     for item in batch:
         unique.setdefault(str(item.event.event_id), item)
     if not unique:
-        return []
+        return [], False
     done = set(
         conn.execute(
-            select(ProcessedEvent.event_id).where(ProcessedEvent.event_id.in_(list(unique)))
+            select(ProcessedEvent.event_id).where(in_values(conn, (T_EVENTS.c.event_id,), unique))
         ).scalars()
     )
-    return [item for key, item in unique.items() if key not in done]
+    return [item for key, item in unique.items() if key not in done], bool(done)
 
 
 def _mark_processed(conn: Connection, fresh: list[Envelope]) -> None:

@@ -114,3 +114,29 @@ def test_a_lone_surrogate_fails_as_in_the_driver_and_stores_nothing(session, val
         session.execute(insert(PROBE), {"id": 3, "value": value})
     session.rollback()
     assert stored(session) == []
+
+
+@hypothesis.settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(values=st.lists(stored_text, min_size=1, max_size=8, unique=True), probe=stored_text)
+def test_a_rendered_in_list_finds_exactly_what_the_bound_one_finds(session, values, probe):
+    session.execute(PROBE.delete())
+    sql.execute_rows(session, insert(PROBE), [{"id": i, "value": v} for i, v in enumerate(values)])
+    keys = [*values[::2], probe]
+    fast = select(PROBE.c.id).where(sql.in_values(session, (PROBE.c.value,), keys))
+    bound = select(PROBE.c.id).where(PROBE.c.value.in_(keys))
+    assert sorted(session.execute(fast).scalars()) == sorted(session.execute(bound).scalars())
+    session.rollback()
+
+
+def test_a_rendered_tuple_in_list_matches_on_both_columns(session):
+    rows = [{"id": i, "value": v} for i, v in enumerate(["a'b", "c\\d", "e%f"])]
+    session.execute(PROBE.delete())
+    sql.execute_rows(session, insert(PROBE), rows)
+    keys = [(0, "a'b"), (1, "a'b"), (2, "e%f:x")]
+    found = select(PROBE.c.id).where(sql.in_values(session, (PROBE.c.id, PROBE.c.value), keys))
+    assert sorted(session.execute(found).scalars()) == [0, 2]
+    session.rollback()
