@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.mysql import insert
+from sqlalchemy.exc import IntegrityError
 
 from paystream.ledger.models import ProcessedEvent
 from paystream.stores.mysql import Database
@@ -20,6 +21,8 @@ from streams.sinks.ledger.payments import write_payments_and_refunds
 from streams.sinks.ledger.sql import execute_rows, in_values, naive_utc
 from streams.sinks.port import Envelope, LedgerSnapshot
 
+_DUPLICATE_KEY = 1062  # ER_DUP_ENTRY, on MariaDB and MySQL 8
+
 
 class LedgerSink:
     """Applies batches of events to the ledger and reports the totals they touched."""
@@ -32,11 +35,7 @@ class LedgerSink:
     def write(self, batch: Sequence[Envelope]) -> LedgerSnapshot:
         """Apply the batch once, whatever was applied before; return touched totals."""
         with self.database.writer.begin() as conn:
-            fresh, replayed = _unprocessed(conn, batch)
-            # Claim the events first with a plain INSERT: a second worker writing the same
-            # batch concurrently blocks on these keys, then fails with a duplicate-key error,
-            # rolls back, and its retry finds the events processed. No double count.
-            _mark_processed(conn, fresh)
+            fresh, replayed = _claim(conn, batch)
             deltas = BalanceDeltas()
             write_parties(conn, fresh)
             write_orders(conn, fresh)
@@ -56,20 +55,39 @@ class LedgerSink:
             return snapshot
 
 
-def _unprocessed(conn: Connection, batch: Sequence[Envelope]) -> tuple[list[Envelope], bool]:
-    # The batch's events not yet recorded, first occurrence of each id (a batch may repeat
-    # one), and whether any was recorded before (a replay or a retried batch).
+def _claim(conn: Connection, batch: Sequence[Envelope]) -> tuple[list[Envelope], bool]:
+    """Record the batch's new events as processed; return them, and whether any was not new.
+
+    The claim is what makes the batch exactly-once: a plain INSERT, so a second worker
+    writing the same events concurrently blocks on their keys until this transaction ends.
+    It is tried first for the whole batch, the common case, which saves looking the ids up.
+    Only when a key exists already (a replay, a retried batch, or the other worker's commit)
+    does the claim fall back to reading which ids are recorded, then claims the rest.
+    """
     unique: dict[str, Envelope] = {}
     for item in batch:
-        unique.setdefault(str(item.event.event_id), item)
+        unique.setdefault(str(item.event.event_id), item)  # a batch may repeat an event
     if not unique:
         return [], False
+    try:
+        # A savepoint: a failed multi-row INSERT is undone whole, the transaction goes on.
+        with conn.begin_nested():
+            _mark_processed(conn, list(unique.values()))
+        return list(unique.values()), False
+    except IntegrityError as exc:
+        # The table's one unique key is the event id: a duplicate is an event claimed before.
+        if not (exc.orig is not None and exc.orig.args and exc.orig.args[0] == _DUPLICATE_KEY):
+            raise
+    # No consistent read has run in this transaction yet, so this one sees every commit up
+    # to now, the other worker's included.
     done = set(
         conn.execute(
             select(ProcessedEvent.event_id).where(in_values(conn, (T_EVENTS.c.event_id,), unique))
         ).scalars()
     )
-    return [item for key, item in unique.items() if key not in done], bool(done)
+    fresh = [item for key, item in unique.items() if key not in done]
+    _mark_processed(conn, fresh)
+    return fresh, True
 
 
 def _mark_processed(conn: Connection, fresh: list[Envelope]) -> None:
@@ -86,5 +104,5 @@ def _mark_processed(conn: Connection, fresh: list[Envelope]) -> None:
         }
         for item in fresh
     ]
-    # A plain INSERT: a key another worker already claimed fails the batch (see write()).
+    # A plain INSERT: a key claimed already fails the statement (see _claim).
     execute_rows(conn, insert(ProcessedEvent), rows)

@@ -323,3 +323,62 @@ def test_a_capture_naming_another_merchant_is_refused(ledger, unique):
     snapshot = ledger.write(envelopes([other]))
     assert [d.reason for d in snapshot.refused] == ["payment_party_mismatch"]
     assert _money_rows(ledger.database, unique)[1] == [("HKD", 1_000, 1, 0, 0)]
+
+
+@pytest.fixture
+def two_ledgers(stack, settings):
+    """Two fresh ledgers: one for a clean pass, one for the same batch written concurrently."""
+    import uuid
+
+    from harness.worlds import create_ledger_database, drop_ledger_database
+
+    names = [f"paystream_test_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    databases = [Database(create_ledger_database(settings.mysql, n)) for n in names]
+    yield databases
+    for database, name in zip(databases, names, strict=True):
+        database.dispose()
+        drop_ledger_database(settings.mysql, name)
+
+
+def test_two_workers_writing_the_same_batch_at_once_leave_the_state_of_one_clean_pass(
+    two_ledgers,
+):
+    import threading
+
+    events = sim_events(23, customers=60)
+    batch = envelopes(events)
+    clean, contested = two_ledgers
+    LedgerSink(clean).write(batch)
+    # Both claim the same keys: one waits on the other's claim, then finds the events done.
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        start.wait()
+        try:
+            LedgerSink(contested).write(batch)
+        except BaseException as exc:  # surfaced below, with the thread's own error
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert failures == []
+    assert ledger_dump(contested) == ledger_dump(clean)
+    with contested.writer.connect() as conn:
+        claimed = conn.execute(select(func.count()).select_from(ProcessedEvent)).scalar_one()
+    assert claimed == len({e.event_id for e in events})
+
+
+def test_a_batch_partly_applied_before_claims_and_applies_only_its_new_events(ledger, unique):
+    events = sim_events(29)
+    half = len(events) // 2
+    ledger.write(envelopes(events[:half]))
+    before = dump(ledger.database)
+    # Overlapping: the first claim fails on the old half, and the retry claims only the rest.
+    ledger.write(envelopes(events[half // 2 :]))
+    after_overlap = dump(ledger.database)
+    ledger.write(envelopes(events))
+    assert dump(ledger.database) == after_overlap != before
