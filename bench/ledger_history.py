@@ -3,7 +3,9 @@
 ``streams.ledger_events_per_s_many_merchants``: the workers ``paystream streams run`` starts
 (ledger, Redis and graph sinks, default settings) on a pre-loaded topic set holding the first
 ``--rows`` rows of the simulated 500,000-payment history (10,000 terminals, one payment per
-customer-merchant pair for most pairs), through ``paystream import transactions``. Timed from
+customer-merchant pair for most pairs), through ``paystream import transactions``, in an
+isolated world beside everything ``make demo`` leaves running (the stack, its pipeline
+workers and risk agent, the lakehouse service, the SQL endpoint, the API). Timed from
 the ledger's first applied event until its group has committed everything. Reference in the
 same run, alternated: the same workers on ``paystream simulate`` (800 customers × 7 days),
 the shape of ``streams.ledger_events_per_s``.
@@ -20,6 +22,7 @@ import typer
 from rich.console import Console
 
 from bench.history import write_history
+from bench.lib.platform_setup import bring_up
 from bench.lib.record import Figure, write
 from bench.lib.stream_throughput import Throughput, throughput_run
 from compose.local.stack import LocalStack
@@ -36,7 +39,10 @@ def main(
 ) -> None:
     """Measure the ledger sink on the history beside the synthetic set."""
     settings = get_settings()
-    LocalStack(settings).up(lambda line: console.log(line))
+    started = bring_up(settings, lambda line: console.log(line))
+    started += LocalStack(settings).up(lambda line: console.log(line), ["lakehouse", "sql"])
+    if started:
+        console.log(f"started {', '.join(started)}; left running, as make demo leaves them")
     path, _ = write_history(seed)
     history: list[Throughput] = []
     synthetic: list[Throughput] = []
@@ -67,7 +73,9 @@ def main(
 
     notes = (
         f"`paystream streams run` at default settings (three processes, one consumer group "
-        f"each) on the first {rows:,} rows of the simulated history "
+        f"each), in an isolated world beside the processes `make demo` leaves running (its "
+        f"stack, pipeline workers, risk agent, lakehouse service, SQL endpoint and API, idle), "
+        f"on the first {rows:,} rows of the simulated history "
         f"(`python -m bench.history`'s file: 16,000 customers, 10,000 terminals, 51 days), "
         f"published with every worker stopped, {statistics.median(r.events for r in history):,.0f} "
         f"events per run (registrations, authorizations, captures, chargebacks). End to end, "
