@@ -32,7 +32,7 @@ import typer
 from rich.console import Console
 
 from bench.lib.record import Figure, write
-from bench.lib.replay_run import drop_topics, replay_once
+from bench.lib.replay_run import replay_once
 from harness.worlds import StreamWorld, create_world
 from ingest.simulator.foreign_csv import ForeignCsv, mapping_path
 from ingest.simulator.generator import SimulationConfig, simulate
@@ -40,7 +40,7 @@ from ingest.transactions.importer import ImportPlan, ImportSummary, run_import
 from ml.fraud.backtest import Backtest, Protocol, backtest
 from ml.fraud.dataset import load_dataset
 from ml.fraud.train import TrainConfig
-from paystream.bus.kafka import all_topics, ensure_topics
+from paystream.bus.kafka import drop_topics, ensure_topics
 from paystream.datasets.transactions import load_mapping
 from paystream.settings import REPO_ROOT, KafkaSettings, Settings, get_settings
 
@@ -107,7 +107,7 @@ def import_once(settings: Settings, path: Path) -> tuple[float, ImportSummary]:
     kafka = settings.kafka.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}"})
     asyncio.run(ensure_topics(kafka))
     summary = _import(settings, kafka, path)
-    asyncio.run(drop_topics(kafka, all_topics(kafka)))
+    asyncio.run(drop_topics(kafka))
     return summary.rows / summary.seconds, summary
 
 

@@ -20,11 +20,11 @@ import typer
 from rich.console import Console
 
 from bench.lib.record import Figure, write
-from bench.lib.replay_run import drop_topics, replay_once
+from bench.lib.replay_run import replay_once
 from compose.local import install
 from compose.local.stack import LocalStack
 from ingest.online_retail.replay import DEFAULT_FILE
-from paystream.bus.kafka import ensure_topics
+from paystream.bus.kafka import drop_topics, ensure_topics
 from paystream.settings import KafkaSettings, get_settings
 
 console = Console()

@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from paystream.bus.kafka import KafkaPublisher, consumer_lag, ensure_topics
+from paystream.bus.kafka import KafkaPublisher, consumer_lag, drop_topics, ensure_topics
 from paystream.bus.port import Message
 from paystream.contracts import TOPICS, Event
 from paystream.ledger.migrate import upgrade
@@ -187,11 +187,12 @@ class StreamWorld:
             graph.close()
 
     def destroy(self) -> None:
-        """Stop the world's workers and drop its ledger database."""
+        """Stop the world's workers; drop its ledger database, projections and topics."""
         for proc in self.workers:
             self.kill(proc)
         self._purge_projections()
         drop_ledger_database(self.settings.mysql, self.database_name)
+        asyncio.run(drop_topics(self.settings.kafka))
 
 
 def create_ledger_database(mysql: MySQLSettings, name: str) -> MySQLSettings:

@@ -26,6 +26,7 @@ from sqlalchemy import insert
 from api.keys import admin_store
 from harness.sample_gold import SampleSpec, served_commands, write_gold
 from harness.worlds import create_ledger_database, drop_ledger_database
+from paystream.bus.kafka import drop_topics
 from paystream.ledger.models import Payment
 from paystream.settings import Settings, get_settings
 from paystream.stores.mysql import primary_engine
@@ -101,13 +102,14 @@ def build_world(merchants: int, days: int, customers: int) -> World:
 
 
 def destroy_world(world: World) -> None:
-    """Drop the ledger database, the Redis namespace and the gold folder."""
+    """Drop the ledger database, the topics, the Redis namespace and the gold folder."""
     client = sync_client(world.settings.redis, decode_responses=False)
     keys = list(client.scan_iter(f"{world.settings.streams.namespace}:*", count=1000))
     for start in range(0, len(keys), 1000):
         client.delete(*keys[start : start + 1000])
     client.close()
     drop_ledger_database(world.settings.mysql, world.database)
+    asyncio.run(drop_topics(world.settings.kafka))
     shutil.rmtree(world.lakehouse, ignore_errors=True)
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from aiokafka.admin import AIOKafkaAdminClient
-
 from ingest.online_retail.replay import DEFAULT_FILE, run_online_retail
-from paystream.bus.kafka import all_topics, ensure_topics
+from paystream.bus.kafka import drop_topics, ensure_topics
 from paystream.settings import KafkaSettings
 
 
@@ -18,15 +16,5 @@ def replay_once(base: KafkaSettings, limit: int | None) -> tuple[float, int]:
     asyncio.run(ensure_topics(kafka))
     summary, seconds = asyncio.run(run_online_retail(kafka, DEFAULT_FILE, limit=limit))
     records = sum(summary.events.values()) + summary.lines_routed
-    asyncio.run(drop_topics(kafka, all_topics(kafka)))
+    asyncio.run(drop_topics(kafka))
     return records / seconds, records
-
-
-async def drop_topics(kafka: KafkaSettings, topics: list[str]) -> None:
-    """Delete ``topics`` from the broker (a benchmark's fresh topics, after the run)."""
-    admin = AIOKafkaAdminClient(**kafka.client_options())
-    await admin.start()
-    try:
-        await admin.delete_topics(topics)
-    finally:
-        await admin.close()

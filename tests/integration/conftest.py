@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 
@@ -9,6 +10,7 @@ import pytest
 
 from compose.local.secrets import ensure_local_secrets
 from compose.local.stack import LocalStack
+from paystream.bus.kafka import drop_topics
 from paystream.settings import Settings, get_settings
 
 pytestmark = pytest.mark.integration
@@ -39,8 +41,10 @@ def unique() -> str:
 
 @pytest.fixture
 def kafka_settings(stack, settings, unique):
-    """Kafka settings whose topics are private to one test."""
-    return settings.kafka.model_copy(update={"topic_prefix": unique, "partitions": 3})
+    """Kafka settings whose topics are private to one test (deleted after it)."""
+    private = settings.kafka.model_copy(update={"topic_prefix": unique, "partitions": 3})
+    yield private
+    asyncio.run(drop_topics(private))
 
 
 @pytest.fixture(scope="session")

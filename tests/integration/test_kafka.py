@@ -3,12 +3,14 @@ import uuid
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from paystream.bus.kafka import (
     KafkaPublisher,
     LagProbe,
     all_topics,
     consumer_lag_by_topic,
+    drop_topics,
     ensure_topics,
     topic_counts,
 )
@@ -115,3 +117,27 @@ def test_a_kept_lag_probe_follows_new_records_and_commits_on_the_same_clients(ka
     # Uncommitted: all of it; committed: nothing; then only the records published since.
     assert seen == [{topic: 30}, {topic: 0}, {topic: 12}]
     assert one_shot == {topic: 12}
+
+
+async def created_then_dropped(kafka_settings):
+    created = await ensure_topics(kafka_settings)
+    dropped = await drop_topics(kafka_settings)
+    admin = AIOKafkaAdminClient(**kafka_settings.client_options())
+    await admin.start()
+    try:
+        # Deletion completes on the controller shortly after the answer.
+        for _ in range(50):
+            left = [t for t in await admin.list_topics() if t in set(created)]
+            if not left:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+    return created, dropped, await drop_topics(kafka_settings), left
+
+
+def test_a_worlds_topics_are_dropped_and_dropping_twice_finds_nothing(kafka_settings):
+    created, dropped, again, left = asyncio.run(created_then_dropped(kafka_settings))
+    assert sorted(dropped) == sorted(created) == sorted(all_topics(kafka_settings))
+    assert again == []
+    assert left == []

@@ -21,7 +21,7 @@ from compose.local.process import free_port
 from harness.api_server import ServerThread
 from harness.sample_gold import SampleSpec, decision, served_commands, write_gold
 from harness.worlds import create_ledger_database, drop_ledger_database
-from paystream.bus.kafka import ensure_topics
+from paystream.bus.kafka import drop_topics, ensure_topics
 from paystream.contracts.served import ServedKeys
 from paystream.ledger.models import Payment
 from paystream.settings import Settings
@@ -166,3 +166,4 @@ def api_world(stack, settings, tmp_path_factory):
         server.stop()
         _purge_namespace(world_settings)
         drop_ledger_database(world_settings.mysql, database)
+        asyncio.run(drop_topics(world_settings.kafka))
