@@ -9,7 +9,8 @@ share the hash tag ``{kind:id}``, :mod:`paystream.stores.redis`):
   fraud flag and its links, all up to the payment's own time;
   it also adds the payment to the customer's whole history (every merchant) and its month
   at this merchant, and reads the day windows (:class:`DayWindows`) and its earlier payments
-  (:class:`Earlier`) up to then;
+  (:class:`~risk.customer_days.Earlier`, from the history's running totals when the payment
+  is the newest) up to then;
 * :data:`~paystream.stores.merchant_fraud.READ_RATE`, for the merchant: adds the payment to
   its payments and reads its delayed fraud rate over days and its 30-day refunds;
 * :data:`INSTRUMENT`, for the card and for the device: adds the payment to its windows and the
@@ -50,6 +51,15 @@ from paystream.stores.redis import (
     epoch_ms,
     load_scripts,
 )
+from risk.customer_days import (
+    DAYS_KEEP_MS,
+    DAYS_LUA,
+    DAYS_TTL_S,
+    HISTORY_KEEP_MS,
+    HISTORY_TTL_S,
+    Earlier,
+    day_windows,
+)
 
 SEEN_TTL_S = 400 * 86400
 #: At most this many of a payer's devices and cards, and of one device's or card's flagged
@@ -70,47 +80,8 @@ local out = window_read(KEYS[1], span, at, ARGV[5])
 local here = window_read(KEYS[2], span, at, ARGV[5])
 for i = 1, 4 do out[#out + 1] = here[i] end
 """
-# The day windows of one customer set (members as the windows'): adds the payment, trims what
-# is older than the newest member by more than ``keep`` (a replayed old stretch trims nothing
-# a later payment reads), then counts the 7 and 30 days up to ``at`` and the earlier payments
-# in this currency, and their sum, over 1, 7 and 30 days. With ``whole`` the set holds the
-# customer's whole history, and three more values follow: its earlier payments in every
-# currency, and in this currency their count and sum.
-_DAYS = """
-local function days(key, keep, ttl, whole)
-  redis.call('ZADD', key, ARGV[3], ARGV[4])
-  local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')[2]
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('(%.0f', tonumber(newest) - keep))
-  redis.call('EXPIRE', key, ttl)
-  local from = whole and '-inf' or string.format('(%.0f', at - 30 * 86400000)
-  local rows = redis.call('ZRANGEBYSCORE', key, from, string.format('%.0f', at), 'WITHSCORES')
-  local spans = {86400000, 7 * 86400000, 30 * 86400000}
-  local week, month, n, sum = 0, 0, {0, 0, 0}, {0, 0, 0}
-  local before, before_n, before_sum = 0, 0, 0
-  for i = 1, #rows, 2 do
-    local t = tonumber(rows[i + 1])
-    if t > at - spans[3] then month = month + 1 end
-    if t > at - spans[2] then week = week + 1 end
-    if rows[i] ~= ARGV[4] then
-      before = before + 1
-      local value, cur = string.match(rows[i], '|(%-?%d+)|(%u+)$')
-      if cur == ARGV[5] then
-        before_n = before_n + 1
-        before_sum = before_sum + tonumber(value)
-        for j = 1, 3 do
-          if t > at - spans[j] then n[j] = n[j] + 1; sum[j] = sum[j] + tonumber(value) end
-        end
-      end
-    end
-  end
-  local out = {week, month, n[1], n[2], n[3], sum[1], sum[2], sum[3]}
-  if whole then
-    out[9], out[10], out[11] = before, before_n, before_sum
-  end
-  return out
-end
-"""
-# KEYS: window, merchant window, seen:device, seen:country, links, fraud, days, merchant days.
+# KEYS: window, merchant window, seen:device, seen:country, links, fraud, days, merchant days,
+# the days' totals (risk.customer_days).
 # ARGV: span, window TTL, at, member, currency, device, country, seen TTL, card, links TTL,
 # max links ('' for an absent device, country or card), merchant days kept (ms) and TTL, the
 # whole history's kept (ms) and TTL.
@@ -120,7 +91,7 @@ end
 PAYER = Script(
     WINDOW_READ_LUA
     + _WINDOWS
-    + _DAYS
+    + DAYS_LUA
     + """
 for i = 0, 1 do
   local key, value = KEYS[3 + i], ARGV[6 + i]
@@ -138,9 +109,9 @@ if ARGV[6] ~= '' then redis.call('ZADD', KEYS[5], 'LT', ARGV[3], 'device|' .. AR
 if ARGV[9] ~= '' then redis.call('ZADD', KEYS[5], 'LT', ARGV[3], 'card|' .. ARGV[9]) end
 redis.call('EXPIRE', KEYS[5], ARGV[10])
 out[#out + 1] = redis.call('GET', KEYS[6])
-local everywhere = days(KEYS[7], tonumber(ARGV[14]), ARGV[15], true)
+local everywhere = days(KEYS[7], tonumber(ARGV[14]), ARGV[15], KEYS[9])
 for i = 1, 11 do out[#out + 1] = everywhere[i] end
-local here = days(KEYS[8], tonumber(ARGV[12]), ARGV[13], false)
+local here = days(KEYS[8], tonumber(ARGV[12]), ARGV[13], nil)
 for i = 1, 8 do out[#out + 1] = here[i] end
 local links = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[3], 'LIMIT', 0, ARGV[11])
 for i = 1, #links do out[#out + 1] = links[i] end
@@ -170,25 +141,8 @@ return 1
 """
 )
 SCRIPTS = (PAYER, INSTRUMENT, STORE, READ_RATE)
-#: A customer's month of authorizations at one merchant is kept this long past its newest (the
-#: 30-day window, and a day's slack for payments a little out of order).
-DAYS_KEEP_MS = 31 * DAY_MS
-DAYS_TTL_S = 32 * 86400
-#: Its whole history across merchants (the earlier payments a mean and a count are taken of).
-HISTORY_KEEP_MS = 400 * DAY_MS
-HISTORY_TTL_S = 400 * 86400
 # Offsets in the payer's reply (see PAYER).
 _DAYS_AT, _LOCAL_DAYS_AT, _LINKS_AT = 13, 24, 32
-
-
-@dataclass(frozen=True)
-class Earlier:
-    """A customer's payments before this one: in every currency, and in this payment's
-    currency with their sum (minor units)."""
-
-    count: int
-    in_currency: int
-    in_currency_minor: int
 
 
 @dataclass(frozen=True)
@@ -254,11 +208,6 @@ def _ms(value: Any) -> int | None:
     return None if value is None else int(float(value))
 
 
-def _days(values: Sequence[Any]) -> DayWindows:
-    week, month, n1, n7, n30, s1, s7, s30 = map(int, values)
-    return DayWindows(week, month, (n1, n7, n30), (s1, s7, s30))
-
-
 class RiskRedis:
     """The risk agent's Redis reads and writes."""
 
@@ -297,7 +246,7 @@ class RiskRedis:
             c, m = e.customer_id, e.merchant_id
             pipe.evalsha(
                 PAYER.sha,
-                8,
+                9,
                 keys.window("customer", c),
                 keys.window("customer", c, m),
                 keys.seen(c, "device"),
@@ -306,6 +255,7 @@ class RiskRedis:
                 keys.fraud(c),
                 keys.days(c),
                 keys.days(c, m),
+                keys.days_totals(c),
                 *head,
                 e.device_id or "",
                 e.ip_country or "",
@@ -433,7 +383,7 @@ class RiskRedis:
                 here or Window(),
                 card_local,
                 device_local,
-                _days(payer[_LOCAL_DAYS_AT : _LOCAL_DAYS_AT + 8]),
+                day_windows(payer[_LOCAL_DAYS_AT : _LOCAL_DAYS_AT + 8]),
             ),
             customer_profile=customer,
             merchant_profile=merchant,
@@ -445,7 +395,7 @@ class RiskRedis:
             graph=graph,
             graph_mark_ms=mark,
             progress=progress,
-            customer_days=_days(payer[_DAYS_AT : _DAYS_AT + 8]),
+            customer_days=day_windows(payer[_DAYS_AT : _DAYS_AT + 8]),
             earlier=Earlier(*map(int, payer[_DAYS_AT + 8 : _LOCAL_DAYS_AT])),
             merchant_refunds=(int(rate[6]), int(rate[7])),
             # READ_RATE's pairs: (payments, known frauds) per window.

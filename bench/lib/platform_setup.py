@@ -1,8 +1,9 @@
 """The configuration the platform benchmark measures, and what it posts on it.
 
 ``make demo`` leaves the local stack, the pipeline (``streams``: the three sink workers;
-``risk``: one risk agent, each under its keeper) and ``paystream api serve`` running at
-default settings on the default namespace and topics. :func:`bring_up` starts whichever of
+``risk``: one risk agent, each under its keeper), the lakehouse service (``paystream
+lakehouse run``), the SQL endpoint and ``paystream api serve`` running at default settings
+on the default namespace and topics. :func:`bring_up` starts whichever of
 them is not running, with the same idempotent calls (``LocalStack.up`` and
 ``compose.local.api_process.start_api``), and leaves them running as the demo does; it never
 restarts a service that runs.
@@ -29,7 +30,19 @@ from paystream.contracts.events import PaymentAuthorized
 from paystream.settings import Settings
 
 #: The stack services whose CPU is measured beside the API (MLflow: the agents poll it).
-MEASURED = ("streams", "risk", "kafka", "mysql-primary", "mysql-replica", "redis", "gremlin")
+MEASURED = (
+    "streams",
+    "risk",
+    "lakehouse",
+    "sql",
+    "kafka",
+    "mysql-primary",
+    "mysql-replica",
+    "redis",
+    "gremlin",
+)
+#: What the demo leaves running beyond the core stack.
+DEMO_SERVICES = [*PIPELINE, "lakehouse", "sql"]
 OTHER = ("mlflow",)
 #: The bench's simulated world: its own seed, so its ids never meet the demo's.
 SEED = 4242
@@ -53,7 +66,7 @@ def bring_up(settings: Settings, report: Callable[[str], None]) -> list[str]:
     was started (a second call starts nothing)."""
     stack = LocalStack(settings)
     started = stack.up(report)
-    started += stack.up(report, list(PIPELINE))
+    started += stack.up(report, DEMO_SERVICES)
     if not serving(settings):
         # start_api stops a stale pid-file process first; nothing answers, so none serves.
         pid = start_api(settings)

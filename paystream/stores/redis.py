@@ -174,6 +174,11 @@ class RedisKeys:
             return f"{prefix}:days"
         return f"{prefix}:mdays:{key_part(merchant_id)}"
 
+    def days_totals(self, customer_id: str) -> str:
+        """Hash of running totals over the customer's whole-history :meth:`days` set (its
+        count, and count and sum per currency), kept equal to the set by the risk agent."""
+        return f"{self.entity('customer', customer_id)}:days:totals"
+
     def _merchant(self, merchant_id: str) -> str:
         return f"{self.namespace}:{{merchant:{key_part(merchant_id)}}}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ import redis
 from paystream.contracts.events import PaymentAuthorized, RefundIssued, RefundReason
 from paystream.contracts.fraud_features import DayWindows, MerchantFraud
 from paystream.money import Money
+from risk.customer_days import Earlier
 from risk.lookup import RiskRedis
 from streams.sinks.port import Envelope, LedgerSnapshot
 from streams.sinks.redis_state import RedisStateSink
@@ -105,3 +107,77 @@ def test_merchant_fraud_rate_counts_payments_before_the_delay_and_labels_known_b
     # Once the second label is known, it counts.
     [later] = risk.gather([_pay(unique, 11, T + timedelta(days=1), 1_000, merchant="shop")])
     assert later.merchant_fraud == MerchantFraud(payments=(0, 4, 4), frauds=(0, 2, 2))
+
+
+def _earlier_by_scan(seen: dict[str, tuple[datetime, int, str]], p: PaymentAuthorized) -> Earlier:
+    """The earlier payments by definition: every kept payment at or before this one's time
+    but itself, and those in its currency with their sum."""
+    rows = [v for pid, v in seen.items() if pid != p.payment_id and v[0] <= p.occurred_at]
+    mine = [minor for _, minor, cur in rows if cur == p.amount.currency]
+    return Earlier(len(rows), len(mine), sum(mine))
+
+
+def _check_against_scan(risk, batches, seen) -> int:
+    checked = 0
+    for batch in batches:
+        facts = risk.gather(batch)
+        # gather decides a batch in time order and answers in the batch's order.
+        for p, f in sorted(zip(batch, facts, strict=True), key=lambda pf: pf[0].occurred_at):
+            seen[p.payment_id] = (p.occurred_at, p.amount.amount_minor, p.amount.currency)
+            assert f.earlier == _earlier_by_scan(seen, p), p.payment_id
+            checked += 1
+    return checked
+
+
+def _random_history(unique: str, n: int, seed: int) -> list[PaymentAuthorized]:
+    rng = random.Random(seed)
+    return [
+        _pay(
+            unique,
+            i,
+            T + timedelta(minutes=rng.randrange(0, 60 * 24 * 90, 30)),  # ties happen too
+            rng.randrange(1, 10**12),  # sums past 1e14 stay exact integers
+            currency=rng.choice(("HKD", "HKD", "USD")),
+            merchant=rng.choice(("m1", "m2")),
+        )
+        for i in range(1, n + 1)
+    ]
+
+
+def test_earlier_payments_from_the_totals_equal_a_scan_in_any_order_and_after_replays(
+    world, unique
+):
+    _, risk = world
+    payments = _random_history(unique, 300, seed=7)
+    # Mostly in time order (the live case), a stretch reversed, then replays in any order.
+    order = sorted(payments, key=lambda p: p.occurred_at)
+    order[100:110] = reversed(order[100:110])
+    order += order[40:60] + random.Random(8).sample(payments, 30)
+    batches = [order[i : i + 7] for i in range(0, len(order), 7)]
+    assert _check_against_scan(risk, batches, {}) == len(order)
+
+
+def test_totals_lost_or_wrong_are_rebuilt_from_the_history_set(world, unique):
+    _, risk = world
+    payments = sorted(_random_history(unique, 60, seed=3), key=lambda p: p.occurred_at)
+    seen: dict[str, tuple[datetime, int, str]] = {}
+    _check_against_scan(risk, [payments[:20]], seen)
+    totals = risk.keys.days_totals(payments[0].customer_id)
+    risk.client.delete(totals)  # as if written before the totals existed
+    _check_against_scan(risk, [payments[20:40]], seen)
+    risk.client.hset(totals, mapping={"n": 40, "n:HKD": 999})  # wrong, yet counting the set
+    risk.client.hincrby(totals, "n", 1)  # ... and now not
+    _check_against_scan(risk, [payments[40:]], seen)
+    assert int(risk.client.hget(totals, "n")) == 60
+
+
+def test_the_history_trim_takes_its_payments_off_the_totals(world, unique):
+    _, risk = world
+    old = _pay(unique, 1, T, 1_000)
+    later = [_pay(unique, n, T + timedelta(days=10 * n), 100 * n) for n in range(2, 42)]
+    facts = risk.gather([old, *later])
+    # 410 days on, the first payment (kept 400 days past the newest) is trimmed; the next,
+    # 20 days on, is not.
+    assert facts[-1].earlier == Earlier(39, 39, sum(100 * n for n in range(2, 41)))
+    totals = risk.client.hgetall(risk.keys.days_totals(old.customer_id))
+    assert totals == {"n": "40", "n:HKD": "40", "s:HKD": str(sum(100 * n for n in range(2, 42)))}
