@@ -25,7 +25,6 @@ from bench.history import write_history
 from bench.lib.platform_setup import bring_up
 from bench.lib.record import Figure, write
 from bench.lib.stream_throughput import Throughput, throughput_run
-from compose.local.stack import LocalStack
 from paystream.settings import get_settings
 
 console = Console()
@@ -40,7 +39,6 @@ def main(
     """Measure the ledger sink on the history beside the synthetic set."""
     settings = get_settings()
     started = bring_up(settings, lambda line: console.log(line))
-    started += LocalStack(settings).up(lambda line: console.log(line), ["lakehouse", "sql"])
     if started:
         console.log(f"started {', '.join(started)}; left running, as make demo leaves them")
     path, _ = write_history(seed)
